@@ -143,6 +143,8 @@ AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
 )
+# django-ipware is not installed, so axes would ignore the proxy count; this resolver honours it.
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.client_ip.client_ip_address"
 
 # STATIC
 STATIC_URL = "/static/"
