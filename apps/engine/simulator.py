@@ -1,0 +1,286 @@
+"""The vectorised fill model for long-only spot backtests.
+
+Rules (shared with paper trading, DESIGN.md §3):
+- a decision on bar t's close fills at bar t+1's open; a decision on the last bar never fills;
+- buys pay `open * (1 + slippage)` plus the fee on the notional, sells receive
+  `open * (1 - slippage)` minus the fee;
+- stops are checked intrabar against high/low from the fill bar on, pessimistically: the
+  stop-loss before the take-profit, a trailing stop only from highs of earlier bars, and a
+  gap through a level fills at the open;
+- a position still open at the end is valued at the last close and has no exit.
+
+The loop runs over trades, not bars: each trade's exit is found with array searches over
+its own bars, so the cost grows with the number of trades.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from apps.engine.candles import BoolArray, CandleArrays, FloatArray
+
+Sizing = Literal["all_in", "percent", "fixed", "risk"]
+ExitReason = Literal["signal", "stop_loss", "take_profit", "trailing_stop", "max_drawdown", "open"]
+
+
+class SimulationConfigError(ValueError):
+    """An execution setting is out of range; the message names it."""
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    cash: float = 10_000.0
+    fee: float = 0.0
+    slippage: float = 0.0
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    trailing_stop: float | None = None
+    sizing: Sizing = "all_in"
+    # percent/risk: a fraction of equity (0.02 = 2 %); fixed: a quote amount per trade.
+    size_value: float = 1.0
+    max_trades_per_day: int | None = None
+    max_drawdown_stop: float | None = None
+
+    def validate(self) -> None:
+        checks: list[tuple[str, bool, str]] = [
+            ("cash", self.cash > 0, "must be positive"),
+            ("fee", 0 <= self.fee < 0.1, "must be a fraction between 0 and 0.1"),
+            ("slippage", 0 <= self.slippage < 0.1, "must be a fraction between 0 and 0.1"),
+            ("size_value", self.size_value > 0, "must be positive"),
+        ]
+        for name in ("stop_loss", "take_profit", "trailing_stop", "max_drawdown_stop"):
+            value = getattr(self, name)
+            checks.append(
+                (name, value is None or 0 < value < 1, "must be a fraction between 0 and 1")
+            )
+        checks.append(
+            (
+                "size_value",
+                self.sizing not in ("percent", "risk") or self.size_value <= 1,
+                "must be a fraction of equity of at most 1 for percent or risk sizing",
+            )
+        )
+        checks.append(
+            (
+                "stop_loss",
+                self.sizing != "risk" or self.stop_loss is not None,
+                "is required when sizing by risk at the stop distance",
+            )
+        )
+        checks.append(
+            (
+                "max_trades_per_day",
+                self.max_trades_per_day is None or self.max_trades_per_day > 0,
+                "must be a positive integer",
+            )
+        )
+        for name, ok, message in checks:
+            if not ok:
+                raise SimulationConfigError(f"{name} {message}")
+
+
+@dataclass(frozen=True)
+class SimTrade:
+    entry_index: int
+    exit_index: int | None
+    entry_price: float
+    exit_price: float | None
+    size: float
+    fee: float
+    pnl: float
+    exit_reason: ExitReason
+
+
+@dataclass
+class SimResult:
+    trades: list[SimTrade]
+    equity: FloatArray
+    final_equity: float
+    halted_at: int | None = None
+    fees_paid: float = 0.0
+
+
+@dataclass
+class _Exit:
+    bar: int
+    price: float
+    reason: ExitReason
+
+
+def _next_index(sorted_indices: np.ndarray, start: int) -> int | None:
+    pos = int(np.searchsorted(sorted_indices, start))
+    return int(sorted_indices[pos]) if pos < len(sorted_indices) else None
+
+
+class _Simulation:
+    def __init__(
+        self, candles: CandleArrays, entries: BoolArray, exits: BoolArray, config: ExecutionConfig
+    ) -> None:
+        config.validate()
+        if len(entries) != len(candles) or len(exits) != len(candles):
+            raise SimulationConfigError("signals must have one value per candle")
+        self.c = candles
+        self.cfg = config
+        self.n = len(candles)
+        self.entry_bars = np.flatnonzero(entries)
+        self.exit_bars = np.flatnonzero(exits)
+        self.days = candles.time.astype("datetime64[D]")
+        self.cash = config.cash
+        self.peak = config.cash
+        self.equity = np.full(self.n, np.nan)
+        self.trades: list[SimTrade] = []
+        self.trades_per_day: dict[np.datetime64, int] = {}
+        self.halted_at: int | None = None
+
+    def run(self) -> SimResult:
+        flat_from = 0
+        while self.halted_at is None:
+            decision = self._next_entry_decision(flat_from)
+            if decision is None:
+                break
+            fill = decision + 1
+            self.equity[flat_from:fill] = self.cash
+            flat_from = self._book_trade(fill)
+        self.equity[flat_from:] = self.cash
+        fees = sum(trade.fee for trade in self.trades)
+        return SimResult(self.trades, self.equity, float(self.equity[-1]), self.halted_at, fees)
+
+    def _next_entry_decision(self, start: int) -> int | None:
+        cap = self.cfg.max_trades_per_day
+        while True:
+            decision = _next_index(self.entry_bars, start)
+            if decision is None or decision + 1 >= self.n:
+                return None
+            if cap is None or self.trades_per_day.get(self.days[decision + 1], 0) < cap:
+                return decision
+            start = decision + 1
+
+    def _units_for(self, price: float) -> float:
+        cfg = self.cfg
+        affordable = self.cash / (price * (1 + cfg.fee))
+        if cfg.sizing == "all_in":
+            return affordable
+        if cfg.sizing == "percent":
+            return min(affordable, self.cash * cfg.size_value / (price * (1 + cfg.fee)))
+        if cfg.sizing == "fixed":
+            return min(affordable, cfg.size_value / (price * (1 + cfg.fee)))
+        assert cfg.stop_loss is not None  # validate() requires it for risk sizing
+        return min(affordable, self.cash * cfg.size_value / (price * cfg.stop_loss))
+
+    def _book_trade(self, fill: int) -> int:
+        """Open at `fill`'s open, find the exit, book it; return the first bar closing flat."""
+        day = self.days[fill]
+        self.trades_per_day[day] = self.trades_per_day.get(day, 0) + 1
+        entry_price = float(self.c.open[fill]) * (1 + self.cfg.slippage)
+        units = self._units_for(entry_price)
+        entry_fee = units * entry_price * self.cfg.fee
+        cash_left = self.cash - units * entry_price - entry_fee
+        exit_ = self._find_exit(fill, entry_price, units, cash_left)
+        # Bars [fill, exit) close with the position; the exit bar closes flat.
+        held = slice(fill, exit_.bar)
+        self.equity[held] = cash_left + units * self.c.close[held]
+        if exit_.reason == "open":
+            value = units * float(self.c.close[-1])
+            pnl = value - units * entry_price - entry_fee
+            self.trades.append(
+                SimTrade(fill, None, entry_price, None, units, entry_fee, pnl, "open")
+            )
+            return self.n
+        exit_fee = units * exit_.price * self.cfg.fee
+        proceeds = units * exit_.price - exit_fee
+        self.cash = cash_left + proceeds
+        pnl = proceeds - units * entry_price - entry_fee
+        self.trades.append(
+            SimTrade(
+                fill,
+                exit_.bar,
+                entry_price,
+                exit_.price,
+                units,
+                entry_fee + exit_fee,
+                pnl,
+                exit_.reason,
+            )
+        )
+        self.equity[exit_.bar] = self.cash
+        self.peak = max(self.peak, float(np.max(self.equity[fill : exit_.bar + 1])))
+        if exit_.reason == "max_drawdown":
+            self.halted_at = exit_.bar
+        return exit_.bar
+
+    def _find_exit(self, fill: int, entry_price: float, units: float, cash_left: float) -> _Exit:
+        decision = _next_index(self.exit_bars, fill)
+        # Bars whose close is inside the trade: a signal on bar d exits at d+1's open.
+        end = decision if decision is not None and decision + 1 < self.n else self.n - 1
+        candidates = [self._stop_exit(fill, end, entry_price)]
+        candidates.append(self._drawdown_exit(fill, end, units, cash_left))
+        if decision is not None and decision + 1 < self.n:
+            price = float(self.c.open[decision + 1]) * (1 - self.cfg.slippage)
+            candidates.append(_Exit(decision + 1, price, "signal"))
+        found = [c for c in candidates if c is not None]
+        if not found:
+            return _Exit(self.n, math.nan, "open")
+        # Earliest wins; within one bar, fills at the open come before intrabar stops.
+        return min(found, key=lambda e: (e.bar, e.reason not in ("signal", "max_drawdown")))
+
+    def _stop_exit(self, fill: int, end: int, entry_price: float) -> _Exit | None:
+        cfg = self.cfg
+        if cfg.stop_loss is None and cfg.take_profit is None and cfg.trailing_stop is None:
+            return None
+        bars = slice(fill, end + 1)
+        opens, highs, lows = self.c.open[bars], self.c.high[bars], self.c.low[bars]
+        stop = np.full(len(opens), -np.inf)
+        if cfg.stop_loss is not None:
+            stop[:] = entry_price * (1 - cfg.stop_loss)
+        trailing = None
+        if cfg.trailing_stop is not None:
+            # Only highs of earlier bars raise the trail: within a bar the order is unknown.
+            prior_high = np.maximum.accumulate(np.concatenate(([entry_price], highs[:-1])))
+            trailing = prior_high * (1 - cfg.trailing_stop)
+            stop = np.maximum(stop, trailing)
+        stop_hit = lows <= stop
+        tp_level = entry_price * (1 + cfg.take_profit) if cfg.take_profit is not None else np.inf
+        tp_hit = highs >= tp_level
+        hit = stop_hit | tp_hit
+        if not bool(hit.any()):
+            return None
+        k = int(np.argmax(hit))
+        bar = fill + k
+        if stop_hit[k]:
+            price = min(float(opens[k]), float(stop[k]))
+            is_trailing = (
+                trailing is not None
+                and stop[k] == trailing[k]
+                and (cfg.stop_loss is None or trailing[k] > entry_price * (1 - cfg.stop_loss))
+            )
+            reason: ExitReason = "trailing_stop" if is_trailing else "stop_loss"
+        else:
+            price, reason = max(float(opens[k]), float(tp_level)), "take_profit"
+        return _Exit(bar, price * (1 - cfg.slippage), reason)
+
+    def _drawdown_exit(self, fill: int, end: int, units: float, cash_left: float) -> _Exit | None:
+        limit = self.cfg.max_drawdown_stop
+        if limit is None:
+            return None
+        marked = cash_left + units * self.c.close[fill : end + 1]
+        peaks = np.maximum.accumulate(np.maximum(marked, self.peak))
+        breach = marked <= peaks * (1 - limit)
+        if not bool(breach.any()):
+            return None
+        decision = fill + int(np.argmax(breach))
+        if decision + 1 >= self.n:
+            return None
+        return _Exit(
+            decision + 1, float(self.c.open[decision + 1]) * (1 - self.cfg.slippage), "max_drawdown"
+        )
+
+
+def simulate(
+    candles: CandleArrays, entries: BoolArray, exits: BoolArray, config: ExecutionConfig
+) -> SimResult:
+    """Run long-only entry/exit decisions through the fill model."""
+    return _Simulation(candles, entries, exits, config).run()
