@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from apps.accounts.models import ApiToken, User
-from apps.accounts.services import api_token_revoke
+from apps.accounts.services import LIMIT_FIELDS, api_token_revoke, user_limits_update
 
 
 class UserCreationAdminForm(AdminUserCreationForm):
@@ -54,6 +54,18 @@ class UserAdmin(DjangoUserAdmin):
             },
         ),
     )
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # Quotas go through the audited service; the rest of the form saves as usual. The
+        # admin wraps both in one transaction.
+        new_limits = {name: getattr(obj, name) for name in LIMIT_FIELDS}
+        for name in LIMIT_FIELDS:
+            setattr(obj, name, form.initial[name])
+        super().save_model(request, obj, form, change)
+        user_limits_update(user=obj, acting_user=request.user, **new_limits)
 
 
 @admin.register(ApiToken)

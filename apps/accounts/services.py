@@ -67,6 +67,38 @@ def user_profile_update(*, user: User, display_name: str) -> User:
     return user
 
 
+LIMIT_FIELDS = ("max_bots", "max_exchange_accounts", "max_api_tokens")
+
+
+@transaction.atomic
+def user_limits_update(
+    *,
+    user: User,
+    acting_user: User,
+    max_bots: int,
+    max_exchange_accounts: int,
+    max_api_tokens: int,
+) -> User:
+    """An operator sets a user's quotas."""
+    new = {
+        "max_bots": max_bots,
+        "max_exchange_accounts": max_exchange_accounts,
+        "max_api_tokens": max_api_tokens,
+    }
+    old = {name: getattr(user, name) for name in LIMIT_FIELDS}
+    if model_update(instance=user, fields=list(LIMIT_FIELDS), data=new):
+        audit_record(
+            event_type="user.limits_changed",
+            actor=acting_user,
+            owner=user,
+            target=user,
+            data={
+                name: {"old": old[name], "new": new[name]} for name in new if old[name] != new[name]
+            },
+        )
+    return user
+
+
 def _password_set(*, user: User, new_password: str, event_type: str) -> None:
     _check_password(new_password, user=user)
     user.set_password(new_password)

@@ -31,6 +31,7 @@ def test_the_user_list_shows_emails_and_quotas(operator_client, alice):
 
 def test_an_operator_raises_a_users_limits(operator_client, alice):
     url = reverse("admin:accounts_user_change", args=[alice.pk])
+    old = (alice.max_bots, alice.max_exchange_accounts, alice.max_api_tokens)
     page = operator_client.get(url).content.decode()
     assert "Limits" in page
     form = {
@@ -50,6 +51,33 @@ def test_an_operator_raises_a_users_limits(operator_client, alice):
     alice.refresh_from_db()
     assert (alice.max_bots, alice.max_exchange_accounts, alice.max_api_tokens) == (25, 4, 3)
     assert alice.check_password(PASSWORD)
+    [event] = audit_events("user.limits_changed")
+    assert event.actor_id == User.objects.get(email="ops@example.com").pk
+    assert event.owner_id == alice.pk
+    assert event.data == {
+        "max_bots": {"old": old[0], "new": 25},
+        "max_exchange_accounts": {"old": old[1], "new": 4},
+        "max_api_tokens": {"old": old[2], "new": 3},
+    }
+
+
+def test_saving_a_user_without_changing_limits_writes_no_limits_event(operator_client, alice):
+    url = reverse("admin:accounts_user_change", args=[alice.pk])
+    form = {
+        "email": alice.email,
+        "display_name": "Renamed by ops",
+        "max_bots": alice.max_bots,
+        "max_exchange_accounts": alice.max_exchange_accounts,
+        "max_api_tokens": alice.max_api_tokens,
+        "is_active": "on",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+    }
+
+    assert operator_client.post(url, form).status_code == 302
+    alice.refresh_from_db()
+    assert alice.display_name == "Renamed by ops"
+    assert not audit_events("user.limits_changed").exists()
 
 
 def test_an_operator_adds_a_user_by_email(operator_client):

@@ -1,8 +1,9 @@
 """SEC-4: django-axes locks logins by IP and by username after 5 failures."""
 
 import pytest
+from asgiref.sync import async_to_sync
 from axes.models import AccessAttempt
-from django.test import Client
+from django.test import AsyncClient, Client
 from django.urls import reverse
 
 from tests.conftest import PASSWORD
@@ -85,3 +86,15 @@ def test_behind_one_trusted_proxy_the_forwarded_client_ip_is_counted(alice, sett
     )
     assert locked.status_code == 429
     assert other_client.status_code == 302
+
+
+def test_the_lockout_also_answers_429_under_asgi(alice):
+    # Production serves Django through daphne, where axes runs its async middleware path.
+    _fail(FAILURE_LIMIT)
+
+    response = async_to_sync(AsyncClient().post)(
+        LOGIN, {"username": "alice@example.com", "password": PASSWORD}
+    )
+
+    assert response.status_code == 429
+    assert LOCKED_OUT_TEXT in response.content.decode()
