@@ -43,6 +43,7 @@ LOCAL_APPS = [
     "apps.accounts",
     "apps.exchanges",
     "apps.dashboard",
+    "apps.backtests",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -265,5 +266,6 @@ LOGGING = {
         "ccxt": {"level": "INFO"},
         "ccxt.base.exchange": {"level": "INFO"},
         "django.db.backends": {"level": "INFO"},
+        "axes": {"level": "WARNING"},
     },
 }

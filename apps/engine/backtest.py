@@ -1,0 +1,142 @@
+"""One backtest: a strategy spec and candles in, trades, curves and metrics out.
+
+The signal functions here are the same ones `decide` uses for bots, so a backtest and a
+bot running the same version agree on every decision.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from apps.engine.candles import BoolArray, CandleArrays, FloatArray
+from apps.engine.conditions import ConditionError, evaluate_tree, validate_tree
+from apps.engine.metrics import Metrics, compute_metrics, drawdown_curve
+from apps.engine.simulator import ExecutionConfig, SimResult, simulate
+from apps.engine.templates import TemplateError, template_get
+
+StrategyKind = Literal["template", "conditions"]
+
+
+class StrategySpecError(ValueError):
+    """The strategy cannot run as given; `field` names the input at fault."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    kind: StrategyKind
+    entry: dict[str, Any]
+    exit: dict[str, Any]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    template: str = ""
+
+    @classmethod
+    def from_template(cls, name: str, params: Mapping[str, Any] | None = None) -> StrategySpec:
+        try:
+            template = template_get(name)
+            resolved = template.resolve_params(params)
+        except TemplateError as exc:
+            raise StrategySpecError(str(exc), exc.field) from exc
+        if template.entry is None or template.exit is None:
+            raise StrategySpecError(
+                f"template {name!r} runs on the event path, not as conditions", "strategy"
+            )
+        return cls("template", template.entry, template.exit, resolved, name)
+
+    @classmethod
+    def from_tree(cls, document: Any, params: Mapping[str, Any] | None = None) -> StrategySpec:
+        if not isinstance(document, dict) or "entry" not in document or "exit" not in document:
+            raise StrategySpecError(
+                "a condition strategy is an object with 'entry' and 'exit' trees", "strategy"
+            )
+        merged = {**document.get("params", {}), **(params or {})}
+        spec = cls("conditions", document["entry"], document["exit"], merged)
+        spec.validate()
+        return spec
+
+    def validate(self) -> None:
+        problems: list[tuple[str, str]] = []
+        for name, tree in (("entry", self.entry), ("exit", self.exit)):
+            try:
+                validate_tree(tree, self.params, path=name)
+            except ConditionError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise ConditionError(problems)
+
+
+def strategy_from_file(path: str | Path, params: Mapping[str, Any] | None = None) -> StrategySpec:
+    try:
+        document = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StrategySpecError(f"cannot read condition tree {path}: {exc}", "strategy") from exc
+    return StrategySpec.from_tree(document, params)
+
+
+def signals(spec: StrategySpec, candles: CandleArrays) -> tuple[BoolArray, BoolArray]:
+    """Entry and exit decisions at each bar's close."""
+    return evaluate_tree(spec.entry, candles, spec.params), evaluate_tree(
+        spec.exit, candles, spec.params
+    )
+
+
+@dataclass(frozen=True)
+class TradeRow:
+    entry_time: str
+    exit_time: str | None
+    entry_price: float
+    exit_price: float | None
+    size: float
+    fee: float
+    pnl: float
+    exit_reason: str
+
+
+@dataclass(frozen=True)
+class BacktestReport:
+    metrics: Metrics
+    trades: list[TradeRow]
+    equity: FloatArray
+    drawdown: FloatArray
+    result: SimResult
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "metrics": self.metrics.as_dict(),
+            "trades": [asdict(row) for row in self.trades],
+        }
+
+
+def iso_utc(moment: np.datetime64) -> str:
+    return str(np.datetime_as_string(moment.astype("datetime64[s]"), unit="s")) + "Z"
+
+
+def run_backtest(
+    spec: StrategySpec, candles: CandleArrays, config: ExecutionConfig
+) -> BacktestReport:
+    entries, exits = signals(spec, candles)
+    result = simulate(candles, entries, exits, config)
+    rows = [
+        TradeRow(
+            entry_time=iso_utc(candles.time[t.entry_index]),
+            exit_time=iso_utc(candles.time[t.exit_index]) if t.exit_index is not None else None,
+            entry_price=t.entry_price,
+            exit_price=t.exit_price,
+            size=t.size,
+            fee=t.fee,
+            pnl=t.pnl,
+            exit_reason=t.exit_reason,
+        )
+        for t in result.trades
+    ]
+    metrics = compute_metrics(candles, result, config.cash)
+    return BacktestReport(metrics, rows, result.equity, drawdown_curve(result.equity), result)

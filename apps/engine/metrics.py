@@ -1,0 +1,133 @@
+"""Performance figures of a simulated run.
+
+Crypto trades around the clock, so annualisation uses calendar time: a year is 365.25 days
+and the number of bars per year follows from the median bar spacing. Ratios with a zero
+denominator are None rather than infinity, so they serialise to JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from apps.engine.candles import CandleArrays, FloatArray
+from apps.engine.simulator import SimResult
+
+SECONDS_PER_YEAR = 365.25 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Metrics:
+    initial_equity: float
+    final_equity: float
+    total_return: float
+    annualized_return: float | None
+    buy_and_hold_return: float
+    max_drawdown: float
+    max_drawdown_duration_bars: int
+    max_drawdown_duration_days: float
+    sharpe: float | None
+    sortino: float | None
+    calmar: float | None
+    exposure: float
+    trade_count: int
+    closed_trades: int
+    win_rate: float | None
+    profit_factor: float | None
+    average_trade: float | None
+    average_trade_return: float | None
+    best_trade: float | None
+    worst_trade: float | None
+    fees_paid: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def drawdown_curve(equity: FloatArray) -> FloatArray:
+    """Fraction below the running peak at each bar (0 at a new high)."""
+    peaks = np.maximum.accumulate(equity)
+    out: FloatArray = 1.0 - equity / peaks
+    return out
+
+
+def _longest_drawdown(drawdown: FloatArray) -> tuple[int, int]:
+    """(start, length) in bars of the longest stretch below a peak."""
+    underwater = np.concatenate(([False], drawdown > 0, [False]))
+    edges = np.flatnonzero(np.diff(underwater.astype(np.int8)))
+    if len(edges) == 0:
+        return 0, 0
+    starts, ends = edges[::2], edges[1::2]
+    longest = int(np.argmax(ends - starts))
+    return int(starts[longest]), int(ends[longest] - starts[longest])
+
+
+def _bar_seconds(candles: CandleArrays) -> float:
+    if len(candles) < 2:
+        return 0.0
+    return float(np.median(np.diff(candles.time.astype("datetime64[s]").astype(np.int64))))
+
+
+def _risk_ratios(equity: FloatArray, bars_per_year: float) -> tuple[float | None, float | None]:
+    returns = np.diff(equity) / equity[:-1]
+    if len(returns) < 2:
+        return None, None
+    scale = math.sqrt(bars_per_year)
+    std = float(np.std(returns, ddof=1))
+    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
+    mean = float(np.mean(returns))
+    sharpe = mean / std * scale if std > 0 else None
+    sortino = mean / downside * scale if downside > 0 else None
+    return sharpe, sortino
+
+
+def compute_metrics(candles: CandleArrays, result: SimResult, initial: float) -> Metrics:
+    equity = result.equity
+    n = len(equity)
+    bar_seconds = _bar_seconds(candles)
+    years = bar_seconds * (n - 1) / SECONDS_PER_YEAR if n > 1 else 0.0
+    total = result.final_equity / initial - 1
+    annualized = None
+    if years > 0 and result.final_equity > 0:
+        annualized = (result.final_equity / initial) ** (1 / years) - 1
+    drawdown = drawdown_curve(equity)
+    max_dd = float(np.max(drawdown)) if n else 0.0
+    _, dd_bars = _longest_drawdown(drawdown)
+    sharpe, sortino = _risk_ratios(equity, SECONDS_PER_YEAR / bar_seconds if bar_seconds else 0.0)
+    closed = [t for t in result.trades if t.exit_index is not None]
+    pnls = np.array([t.pnl for t in closed])
+    wins, losses = pnls[pnls > 0], pnls[pnls < 0]
+    held = sum(
+        (t.exit_index if t.exit_index is not None else n) - t.entry_index for t in result.trades
+    )
+    costs = np.array([t.size * t.entry_price for t in closed])
+    return Metrics(
+        initial_equity=initial,
+        final_equity=result.final_equity,
+        total_return=total,
+        annualized_return=_finite_or_none(annualized) if annualized is not None else None,
+        buy_and_hold_return=float(candles.close[-1] / candles.close[0] - 1),
+        max_drawdown=max_dd,
+        max_drawdown_duration_bars=dd_bars,
+        max_drawdown_duration_days=dd_bars * bar_seconds / 86400,
+        sharpe=sharpe,
+        sortino=sortino,
+        calmar=_finite_or_none(annualized / max_dd) if annualized and max_dd > 0 else None,
+        exposure=held / n if n else 0.0,
+        trade_count=len(result.trades),
+        closed_trades=len(closed),
+        win_rate=len(wins) / len(closed) if closed else None,
+        profit_factor=float(wins.sum() / -losses.sum()) if len(losses) else None,
+        average_trade=float(pnls.mean()) if closed else None,
+        average_trade_return=float(np.mean(pnls / costs)) if closed else None,
+        best_trade=float(pnls.max()) if closed else None,
+        worst_trade=float(pnls.min()) if closed else None,
+        fees_paid=result.fees_paid,
+    )
