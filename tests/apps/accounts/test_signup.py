@@ -41,7 +41,7 @@ def test_signup_creates_the_user_audits_it_and_logs_them_in(client):
     assert event.actor_id == user.pk
     assert event.owner_id == user.pk
     assert PASSWORD not in str(event.data)
-    assert client.get(reverse("dashboard:home")).status_code == 200
+    assert client.get(reverse("accounts:profile")).status_code == 200
 
 
 def test_a_duplicate_email_in_another_case_is_refused_and_writes_nothing(client, alice):
