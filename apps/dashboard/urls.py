@@ -6,4 +6,5 @@ app_name = "dashboard"
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("dashboard/", views.home, name="home"),
+    path("activity/", views.activity, name="activity"),
 ]
