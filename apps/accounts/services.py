@@ -11,6 +11,9 @@ from django.utils import timezone
 
 from apps.accounts.models import ApiToken, User
 from apps.accounts.selectors import TOKEN_PREFIX_LENGTH, api_token_hash
+from apps.accounts.tasks import (
+    user_password_reset_email_send as user_password_reset_email_send_task,
+)
 from apps.audit.services import audit_record
 from apps.common.errors import ApplicationError
 from apps.common.logging import register_secret
@@ -117,7 +120,8 @@ def user_password_reset_complete(*, user: User, new_password: str) -> None:
     _password_set(user=user, new_password=new_password, event_type="user.password_reset_completed")
 
 
-def _password_reset_emails_send(*, email: str, domain: str, use_https: bool) -> None:
+def user_password_reset_email_send(*, email: str, domain: str, use_https: bool) -> None:
+    """Send the reset link to the active account(s) with this email; runs in a worker."""
     form = PasswordResetForm({"email": email})
     if form.is_valid():
         form.save(
@@ -146,7 +150,12 @@ def user_password_reset_request(*, email: str, domain: str, use_https: bool) -> 
         )
     if users:
         transaction.on_commit(
-            partial(_password_reset_emails_send, email=email, domain=domain, use_https=use_https)
+            partial(
+                user_password_reset_email_send_task.delay,
+                email=email,
+                domain=domain,
+                use_https=use_https,
+            )
         )
 
 

@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from apps.accounts.tasks import user_password_reset_email_send
 from tests.apps.accounts.conftest import audit_events
 from tests.conftest import PASSWORD
 
@@ -15,10 +16,28 @@ RESET = reverse("accounts:password_reset")
 NEW_PASSWORD = "brand-new-passphrase-2026"
 
 
-def _request_reset(client, email, django_capture_on_commit_callbacks):
-    # The email is sent on commit; run the callbacks as a real commit would.
-    with django_capture_on_commit_callbacks(execute=True):
-        return client.post(RESET, {"email": email})
+@pytest.fixture
+def reset_email_queue(monkeypatch) -> list[dict]:
+    """The reset-email tasks enqueued on commit; a test runs them as a worker would."""
+    queued: list[dict] = []
+    monkeypatch.setattr(
+        user_password_reset_email_send, "delay", lambda **kwargs: queued.append(kwargs)
+    )
+    return queued
+
+
+@pytest.fixture
+def request_reset(reset_email_queue, django_capture_on_commit_callbacks):
+    def request(client, email):
+        # The task is enqueued on commit; run the callbacks as a real commit would, then do
+        # the worker's part: call the task itself (never eager Celery).
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(RESET, {"email": email})
+        while reset_email_queue:
+            user_password_reset_email_send(**reset_email_queue.pop(0))
+        return response
+
+    return request
 
 
 def _reset_link(message) -> str:
@@ -28,13 +47,11 @@ def _reset_link(message) -> str:
     return match.group(0)
 
 
-def test_a_reset_email_leads_to_a_new_password(
-    client, alice, smtp_inbox, django_capture_on_commit_callbacks
-):
+def test_a_reset_email_leads_to_a_new_password(client, alice, smtp_inbox, request_reset):
     other_session = Client()
     other_session.force_login(alice)
 
-    response = _request_reset(client, "Alice@Example.com", django_capture_on_commit_callbacks)
+    response = request_reset(client, "Alice@Example.com")
 
     assert response.status_code == 302
     assert response["Location"] == reverse("accounts:password_reset_done")
@@ -73,12 +90,15 @@ def test_a_reset_email_leads_to_a_new_password(
 
 
 def test_an_unknown_email_gets_the_same_answer_and_no_email(
-    client, alice, smtp_inbox, django_capture_on_commit_callbacks
+    client, alice, smtp_inbox, request_reset, reset_email_queue, django_capture_on_commit_callbacks
 ):
-    known = _request_reset(Client(), "alice@example.com", django_capture_on_commit_callbacks)
+    known = request_reset(Client(), "alice@example.com")
     assert len(smtp_inbox.messages) == 1
 
-    unknown = _request_reset(client, "stranger@example.com", django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        unknown = client.post(RESET, {"email": "stranger@example.com"})
+    assert callbacks == []
+    assert reset_email_queue == []
 
     assert unknown.status_code == known.status_code == 302
     assert unknown["Location"] == known["Location"]
@@ -88,19 +108,17 @@ def test_an_unknown_email_gets_the_same_answer_and_no_email(
     assert audit_events("user.password_reset_requested").count() == 1
 
 
-def test_a_deactivated_account_gets_no_reset_email(
-    client, alice, smtp_inbox, django_capture_on_commit_callbacks
-):
+def test_a_deactivated_account_gets_no_reset_email(client, alice, smtp_inbox, request_reset):
     alice.is_active = False
     alice.save(update_fields=["is_active"])
 
-    _request_reset(client, "alice@example.com", django_capture_on_commit_callbacks)
+    request_reset(client, "alice@example.com")
 
     assert smtp_inbox.messages == []
 
 
-def test_a_tampered_link_is_refused(client, alice, smtp_inbox, django_capture_on_commit_callbacks):
-    _request_reset(client, "alice@example.com", django_capture_on_commit_callbacks)
+def test_a_tampered_link_is_refused(client, alice, smtp_inbox, request_reset):
+    request_reset(client, "alice@example.com")
     path = urlsplit(_reset_link(smtp_inbox.messages[0])).path
     tampered = re.sub(r"/reset/([^/]+)/[^/]+/", r"/reset/\1/abc-0123456789abcdef/", path)
 
