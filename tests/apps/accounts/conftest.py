@@ -2,28 +2,11 @@ import email
 import socket
 from dataclasses import dataclass, field
 from email.message import Message
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
-from django.test import Client
 
 from apps.audit.models import AuditEvent
-
-FALLBACK_TEMPLATES = Path(__file__).parent / "fallback_templates"
-
-
-@pytest.fixture(autouse=True)
-def _base_template(settings):
-    # _base.html belongs to the UI work; until it exists, pages extend a bare stand-in.
-    try:
-        get_template("_base.html")
-    except TemplateDoesNotExist:
-        settings.TEMPLATES = [
-            {**settings.TEMPLATES[0], "DIRS": [*settings.TEMPLATES[0]["DIRS"], FALLBACK_TEMPLATES]}
-        ]
 
 
 @dataclass
@@ -55,11 +38,6 @@ def smtp_inbox(settings):
     settings.EMAIL_HOST_PASSWORD = ""
     yield inbox
     controller.stop()
-
-
-@pytest.fixture
-def anonymous_client() -> Client:
-    return Client()
 
 
 def audit_events(event_type: str):
