@@ -91,8 +91,12 @@ def first_valid(values: FloatArray) -> int:
 
 
 def to_float_array(obj: object) -> FloatArray:
-    """A pandas result (or anything array-like) as a float64 ndarray."""
-    return np.asarray(obj, dtype=np.float64)
+    """A pandas result (or anything array-like) as a writable float64 ndarray.
+
+    pandas 3 (copy-on-write) hands out read-only views; callers own our outputs, so copy then.
+    """
+    arr = np.asarray(obj, dtype=np.float64)
+    return arr if arr.flags.writeable else arr.copy()
 
 
 def rolling_mean(values: FloatArray, period: int) -> FloatArray:
@@ -104,9 +108,27 @@ def rolling_sum(values: FloatArray, period: int) -> FloatArray:
     return to_float_array(pd.Series(values).rolling(period).sum().to_numpy())
 
 
-def rolling_std(values: FloatArray, period: int) -> FloatArray:
-    """Population (ddof=0) standard deviation over a rolling window; 0 for equal values."""
-    return to_float_array(pd.Series(values).rolling(period).std(ddof=0).to_numpy())
+def rolling_std(values: FloatArray, period: int, mean: FloatArray) -> FloatArray:
+    """Population (ddof=0) standard deviation over a rolling window, around `mean` (the
+    window's rolling mean, e.g. from `rolling_mean`).
+
+    Each window is summed directly (two-pass form, in chunks of a sliding-window view), so
+    the result is accurate to a few ulps of the deviation and exactly 0 for a window of equal
+    values. pandas' rolling std and TA-Lib's running sum of squares both carry error along the
+    series (pandas' reaches 1.8e-4 on BTC-USD_1h.csv and is never exactly 0 on flat windows).
+    """
+    n = len(values)
+    out = nan_array(n)
+    if n < period:
+        return out
+    windows = np.lib.stride_tricks.sliding_window_view(values, period)
+    centres = mean[period - 1 :]
+    chunk = max(1, (1 << 20) // period)
+    for begin in range(0, len(windows), chunk):
+        block = windows[begin : begin + chunk] - centres[begin : begin + chunk, None]
+        np.square(block, out=block)
+        out[period - 1 + begin : period - 1 + begin + len(block)] = block.mean(axis=1)
+    return np.sqrt(out, out=out)
 
 
 def rolling_max(values: FloatArray, period: int) -> FloatArray:

@@ -26,14 +26,14 @@ def bollinger(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Bollinger Bands (upper, middle, lower): SMA +/- num_std population (ddof=0) std devs.
 
-    The middle band is `sma`; the deviation is pandas' rolling std, which is exactly 0 on a
-    window of equal prices (TA-Lib's sum-of-squares form can leave a small residue there).
+    The middle band is `sma`; the deviation is summed directly over each window around it
+    (see `rolling_std`), so it is exactly 0 on a window of equal prices.
     """
     period = check_int("period", period)
     num_std = check_float("num_std", num_std, 0.0, float("inf"))
     arr = as_float_array(values)
     middle = rolling_mean(arr, period)
-    width = num_std * rolling_std(arr, period)
+    width = num_std * rolling_std(arr, period, middle)
     return middle + width, middle, middle - width
 
 
