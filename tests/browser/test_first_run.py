@@ -63,9 +63,7 @@ def test_htmx_requests_carry_the_csrf_token_from_the_body(page):
     without_token = page.evaluate(
         "fetch('/accounts/logout/', {method: 'POST', redirect: 'manual'}).then(r => r.status)"
     )
-    page.evaluate(
-        "htmx.ajax('POST', '/accounts/logout/', {source: document.body, swap: 'none'})"
-    )
+    page.evaluate("htmx.ajax('POST', '/accounts/logout/', {source: document.body, swap: 'none'})")
 
     assert len(token) == 64
     assert without_token == 403

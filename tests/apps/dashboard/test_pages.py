@@ -108,17 +108,15 @@ def test_every_script_and_stylesheet_is_served_from_our_static_files(client):
     } <= set(assets)
     for asset in assets:
         assert finders.find(asset), f"{asset} is referenced but not in static/"
-    assert "://" not in "".join(re.findall(r'<(?:script|link)[^>]+>', content))
+    assert "://" not in "".join(re.findall(r"<(?:script|link)[^>]+>", content))
 
 
 @pytest.mark.urls("tests.apps.dashboard.urls")
 def test_messages_are_shown_as_alerts(client):
     response = client.get("/test-only/message/", follow=True)
 
-    content = response.content.decode()
-    assert '<article role="alert" class="message message-success">Exchange connected.</article>' in (
-        content
-    )
+    alert = '<article role="alert" class="message message-success">Exchange connected.</article>'
+    assert alert in response.content.decode()
 
 
 def _record(*, owner, event_type: str):
