@@ -116,19 +116,21 @@ class BacktestReport:
         }
 
 
-def iso_utc(moment: np.datetime64) -> str:
-    return str(np.datetime_as_string(moment.astype("datetime64[s]"), unit="s")) + "Z"
+def iso_utc(moments: np.ndarray) -> list[str]:
+    """ISO-8601 UTC strings ("...Z") for an array of datetime64 values, in one call."""
+    text = np.datetime_as_string(moments.astype("datetime64[s]"), unit="s")
+    return [value + "Z" for value in text.tolist()]
 
 
-def run_backtest(
-    spec: StrategySpec, candles: CandleArrays, config: ExecutionConfig
-) -> BacktestReport:
-    entries, exits = signals(spec, candles)
-    result = simulate(candles, entries, exits, config)
-    rows = [
+def _trade_rows(candles: CandleArrays, result: SimResult) -> list[TradeRow]:
+    trades = result.trades
+    entries = iso_utc(candles.time[[t.entry_index for t in trades]])
+    closed = [t.exit_index for t in trades if t.exit_index is not None]
+    exits = iter(iso_utc(candles.time[closed]))
+    return [
         TradeRow(
-            entry_time=iso_utc(candles.time[t.entry_index]),
-            exit_time=iso_utc(candles.time[t.exit_index]) if t.exit_index is not None else None,
+            entry_time=entry,
+            exit_time=next(exits) if t.exit_index is not None else None,
             entry_price=t.entry_price,
             exit_price=t.exit_price,
             size=t.size,
@@ -136,7 +138,15 @@ def run_backtest(
             pnl=t.pnl,
             exit_reason=t.exit_reason,
         )
-        for t in result.trades
+        for t, entry in zip(trades, entries, strict=True)
     ]
+
+
+def run_backtest(
+    spec: StrategySpec, candles: CandleArrays, config: ExecutionConfig
+) -> BacktestReport:
+    entries, exits = signals(spec, candles)
+    result = simulate(candles, entries, exits, config)
+    rows = _trade_rows(candles, result)
     metrics = compute_metrics(candles, result, config.cash)
     return BacktestReport(metrics, rows, result.equity, drawdown_curve(result.equity), result)

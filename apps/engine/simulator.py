@@ -15,11 +15,13 @@ its own bars, so the cost grows with the number of trades.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from apps.engine.candles import BoolArray, CandleArrays, FloatArray
 
@@ -83,8 +85,9 @@ class ExecutionConfig:
                 raise SimulationConfigError(f"{name} {message}")
 
 
-@dataclass(frozen=True)
-class SimTrade:
+class SimTrade(NamedTuple):
+    """One round trip; a NamedTuple because runs build tens of thousands of them."""
+
     entry_index: int
     exit_index: int | None
     entry_price: float
@@ -102,6 +105,53 @@ class SimResult:
     final_equity: float
     halted_at: int | None = None
     fees_paid: float = 0.0
+
+
+@dataclass(frozen=True)
+class TradeColumns:
+    """Signal-only round trips by column; the last one may still be open (no exit)."""
+
+    entry_index: npt.NDArray[np.int64]
+    exit_index: npt.NDArray[np.int64]
+    entry_price: FloatArray
+    exit_price: FloatArray
+    size: FloatArray
+    fee: FloatArray
+    pnl: FloatArray
+
+    def rows(self) -> list[SimTrade]:
+        exits, exit_prices = self.exit_index.tolist(), self.exit_price.tolist()
+        columns = zip(
+            self.entry_index.tolist(),
+            self.entry_price.tolist(),
+            self.size.tolist(),
+            self.fee.tolist(),
+            self.pnl.tolist(),
+            strict=True,
+        )
+        return [
+            SimTrade(entry, exits[k], price, exit_prices[k], size, fee, pnl, "signal")
+            if k < len(exits)
+            else SimTrade(entry, None, price, None, size, fee, pnl, "open")
+            for k, (entry, price, size, fee, pnl) in enumerate(columns)
+        ]
+
+
+class LazySimResult(SimResult):
+    """A result whose trade rows are built from columns only when read."""
+
+    def __init__(
+        self, columns: TradeColumns, equity: FloatArray, final: float, fees: float
+    ) -> None:
+        self.columns = columns
+        self._rows: list[SimTrade] | None = None
+        self.equity, self.final_equity, self.halted_at, self.fees_paid = equity, final, None, fees
+
+    @property
+    def trades(self) -> list[SimTrade]:  # type: ignore[override]
+        if self._rows is None:
+            self._rows = self.columns.rows()
+        return self._rows
 
 
 @dataclass
@@ -126,9 +176,9 @@ class _Simulation:
         self.c = candles
         self.cfg = config
         self.n = len(candles)
+        self.entries, self.exits = entries, exits
         self.entry_bars = np.flatnonzero(entries)
         self.exit_bars = np.flatnonzero(exits)
-        self.days = candles.time.astype("datetime64[D]")
         self.cash = config.cash
         self.peak = config.cash
         self.equity = np.full(self.n, np.nan)
@@ -137,6 +187,14 @@ class _Simulation:
         self.halted_at: int | None = None
 
     def run(self) -> SimResult:
+        pairs = self._signal_only_pairs()
+        if pairs is None:
+            return self.run_per_trade()
+        columns = self._book_pairs(*pairs)
+        fees = float(sum(columns.fee.tolist()))  # left to right, as the per-trade loop adds
+        return LazySimResult(columns, self.equity, float(self.equity[-1]), fees)
+
+    def run_per_trade(self) -> SimResult:
         flat_from = 0
         while self.halted_at is None:
             decision = self._next_entry_decision(flat_from)
@@ -148,6 +206,91 @@ class _Simulation:
         self.equity[flat_from:] = self.cash
         fees = sum(trade.fee for trade in self.trades)
         return SimResult(self.trades, self.equity, float(self.equity[-1]), self.halted_at, fees)
+
+    def _signal_only_pairs(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Entry and exit fill bars when only signals can end a trade, else None.
+
+        The position after each decision bar is the last signal seen (entries while long
+        and exits while flat change nothing), which a forward fill over the signal bars
+        gives at once. A bar with both signals depends on the state, so it takes the loop.
+        """
+        cfg = self.cfg
+        stops = (cfg.stop_loss, cfg.take_profit, cfg.trailing_stop, cfg.max_drawdown_stop)
+        if any(v is not None for v in stops) or cfg.max_trades_per_day is not None:
+            return None
+        if bool(np.any(self.entries & self.exits)):
+            return None
+        bars = np.concatenate((self.entry_bars, self.exit_bars))
+        order = np.argsort(bars, kind="stable")
+        bars = bars[order]
+        is_entry = order < len(self.entry_bars)
+        changed = is_entry != np.concatenate(([False], is_entry[:-1]))
+        decisions, entering = bars[changed], is_entry[changed]
+        entry_fills = decisions[entering] + 1
+        exit_fills = decisions[~entering] + 1
+        entry_fills = entry_fills[entry_fills < self.n]
+        exit_fills = exit_fills[: len(entry_fills)]
+        return entry_fills, exit_fills[exit_fills < self.n]
+
+    def _book_pairs(self, entry_fills: np.ndarray, exit_fills: np.ndarray) -> TradeColumns:
+        """Book trades with the same arithmetic as `_book_trade`, by column.
+
+        Only the cash carried from trade to trade is sequential; everything else is
+        element-wise array arithmetic in the same order of operations as the loop.
+        """
+        fee, slippage = self.cfg.fee, self.cfg.slippage
+        entry_price = self.c.open[entry_fills] * (1 + slippage)
+        exit_price = self.c.open[exit_fills] * (1 - slippage)
+        units_list, cash_before_list = [], []
+        exit_prices = exit_price.tolist()
+        for k, price in enumerate(entry_price.tolist()):
+            units = self._units_for(price)
+            units_list.append(units)
+            cash_before_list.append(self.cash)
+            cash_left = self.cash - units * price - units * price * fee
+            if k < len(exit_prices):
+                self.cash = cash_left + (units * exit_prices[k] - units * exit_prices[k] * fee)
+        closed = len(exit_fills)
+        size = np.array(units_list)
+        entry_fee = size * entry_price * fee
+        cash_left = np.array(cash_before_list) - size * entry_price - entry_fee
+        exit_fee = size[:closed] * exit_price * fee
+        proceeds = size[:closed] * exit_price - exit_fee
+        open_value = size[closed:] * float(self.c.close[-1])
+        pnl = np.concatenate(
+            (
+                proceeds - size[:closed] * entry_price[:closed] - entry_fee[:closed],
+                open_value - size[closed:] * entry_price[closed:] - entry_fee[closed:],
+            )
+        )
+        fees = np.concatenate((entry_fee[:closed] + exit_fee, entry_fee[closed:]))
+        self._fill_equity(entry_fills, exit_fills, size, cash_left, cash_left[:closed] + proceeds)
+        return TradeColumns(entry_fills, exit_fills, entry_price, exit_price, size, fees, pnl)
+
+    def _fill_equity(
+        self,
+        entry_fills: np.ndarray,
+        exit_fills: np.ndarray,
+        units: FloatArray,
+        cash_left: FloatArray,
+        cash_after: FloatArray,
+    ) -> None:
+        """Equity is a + b * close at each bar: a flat bar holds cash (b = 0), a held bar
+        the cash left beside the position plus the units marked at the close."""
+        bounds = np.empty(len(entry_fills) + len(exit_fills), dtype=np.int64)
+        bounds[0::2] = entry_fills
+        bounds[1::2] = exit_fills
+        lengths = np.diff(np.concatenate(([0], bounds, [self.n])))
+        a, b = np.empty(len(lengths)), np.zeros(len(lengths))
+        flat, held = slice(0, None, 2), slice(1, None, 2)
+        a[flat] = np.concatenate(([self.cfg.cash], cash_after))[: len(a[flat])]
+        a[held] = cash_left[: len(a[held])]
+        b[held] = units[: len(b[held])]
+        self.equity[:] = np.repeat(a, lengths) + np.repeat(b, lengths) * self.c.close
+
+    @functools.cached_property
+    def days(self) -> npt.NDArray[np.datetime64]:
+        return self.c.time.astype("datetime64[D]")
 
     def _next_entry_decision(self, start: int) -> int | None:
         cap = self.cfg.max_trades_per_day

@@ -166,3 +166,20 @@ def test_sma_cross_trades_equal_backtesting_py_on_real_candles(name):
     assert [t.entry_price for t in closed] == pytest.approx(list(theirs.EntryPrice), rel=1e-12)
     # backtesting.py trades whole satoshis; equity agrees to that rounding.
     assert ours.final_equity == pytest.approx(stats["Equity Final [$]"], rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["BTC-USDT_1h.csv", "BTC-USD_1h.csv", "ETH-BTC_5m.csv"])
+@pytest.mark.parametrize("sizing", [("all_in", 1.0), ("percent", 0.5), ("fixed", 2500.0)])
+def test_the_signal_only_fast_path_is_bit_identical_to_the_per_trade_loop(name, sizing):
+    from apps.engine.simulator import _Simulation
+
+    candles = read_csv(DATA / name)
+    up, down = _sma_cross(candles, 10, 30)
+    config = ExecutionConfig(
+        cash=10_000, fee=0.001, slippage=0.0005, sizing=sizing[0], size_value=sizing[1]
+    )
+    fast = simulate(candles, up, down, config)
+    loop = _Simulation(candles, up, down, config).run_per_trade()
+    assert fast.trades == loop.trades and len(fast.trades) > 100
+    assert np.array_equal(fast.equity, loop.equity)
+    assert fast.final_equity == loop.final_equity and fast.fees_paid == loop.fees_paid
