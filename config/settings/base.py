@@ -44,6 +44,7 @@ LOCAL_APPS = [
     "apps.exchanges",
     "apps.dashboard",
     "apps.backtests",
+    "apps.market",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
