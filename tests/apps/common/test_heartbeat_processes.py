@@ -1,0 +1,102 @@
+"""A real `celery worker` and `celery beat`, started from the Procfile's own command lines,
+make /healthz report all ok; their heartbeats are what turns it green."""
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[3]
+WAIT_SECONDS = 30
+
+
+def procfile_command(name: str) -> list[str]:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        process, _, command = line.partition(":")
+        if process.strip() == name:
+            argv = shlex.split(command)
+            assert argv[0] == "celery"
+            return [sys.executable, "-m", "celery", *argv[1:]]
+    raise AssertionError(f"no {name} in Procfile")
+
+
+def database_url_for_subprocesses() -> str:
+    db = connection.settings_dict
+    password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    return f"postgres://{quote(db['USER'], safe='')}{password}@{host}/{db['NAME']}"
+
+
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so the whole prefork tree can be stopped together
+        )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def wait_until_healthy(client) -> dict:
+    deadline = time.monotonic() + WAIT_SECONDS
+    body: dict = {}
+    while time.monotonic() < deadline:
+        response = client.get("/healthz")
+        body = response.json()
+        if response.status_code == 200:
+            return body
+        time.sleep(0.5)
+    raise AssertionError(f"/healthz not ok after {WAIT_SECONDS}s: {body}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_real_worker_and_beat_turn_healthz_green(client, health_prefix, health_redis, tmp_path):
+    assert client.get("/healthz").status_code == 503  # nothing has beaten yet
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("CELERY_", "PYTEST_", "DJANGO_"))
+    }
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url_for_subprocesses(),
+        "REDIS_URL": settings.REDIS_URL,
+        "TRADELOOP_CACHE_PREFIX": health_prefix,
+    }
+    worker = start(procfile_command("worker"), env, tmp_path / "worker.log")
+    beat = start(procfile_command("beat"), env, tmp_path / "beat.log")
+    try:
+        body = wait_until_healthy(client)
+        for process, name in ((worker, "worker"), (beat, "beat")):
+            assert process.poll() is None, (tmp_path / f"{name}.log").read_text()
+    except AssertionError:
+        for name in ("worker", "beat"):
+            print(f"--- {name} log ---\n{(tmp_path / f'{name}.log').read_text()[-4000:]}")
+        raise
+    finally:
+        stop(worker)
+        stop(beat)
+
+    assert body["checks"]["worker"]["age_seconds"] < settings.HEARTBEAT_STALE_AFTER_SECONDS
+    assert body["checks"]["beat"]["age_seconds"] < settings.HEARTBEAT_STALE_AFTER_SECONDS
+    assert worker.returncode == 0, "the worker did not shut down cleanly on SIGTERM"

@@ -1,0 +1,62 @@
+"""CEL-2: the Celery configuration the worker really gets (config.celery.app.conf)."""
+
+import shlex
+from pathlib import Path
+
+import pytest
+
+from config.celery import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def conf():
+    app.loader.import_default_modules()  # registers every task, as a worker does at start
+    return app.conf
+
+
+def procfile_worker_queues() -> set[str]:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == "worker":
+            argv = shlex.split(command)
+            return set(argv[argv.index("-Q") + 1].split(","))
+    raise AssertionError("Procfile has no worker")
+
+
+def test_a_lost_worker_never_loses_a_task(conf):
+    assert conf.task_acks_late is True
+    assert conf.task_reject_on_worker_lost is True
+    assert conf.worker_prefetch_multiplier == 1
+
+
+def test_time_limits_end_before_redis_redelivers(conf):
+    assert conf.task_soft_time_limit < conf.task_time_limit
+    assert conf.task_time_limit < conf.broker_transport_options["visibility_timeout"]
+    assert conf.task_time_limit < conf.result_backend_transport_options["visibility_timeout"]
+
+
+def test_tasks_really_go_through_the_broker(conf):
+    assert conf.task_always_eager is False
+
+
+def test_only_json_crosses_the_broker(conf):
+    assert conf.task_serializer == "json"
+    assert conf.result_serializer == "json"
+    assert list(conf.accept_content) == ["json"]
+
+
+def test_every_routed_queue_is_consumed_by_the_procfile_worker(conf):
+    consumed = procfile_worker_queues()
+    routed = {route["queue"] for route in conf.task_routes.values()}
+    assert routed | {conf.task_default_queue} <= consumed
+
+
+def test_every_registered_task_lands_on_a_consumed_queue(conf):
+    consumed = procfile_worker_queues()
+    ours = [name for name in app.tasks if name.startswith("apps.")]
+    assert ours, "autodiscovery found no tasks"
+    for name in ours:
+        queue = app.amqp.router.route({}, name, args=(), kwargs={})["queue"]
+        assert queue.name in consumed, f"{name} goes to {queue.name}, which no worker consumes"
