@@ -1,0 +1,207 @@
+"""The ccxt boundary: build exchange clients and read balances and key permissions.
+
+This is the only module that imports ccxt. Floats from ccxt become `Decimal(str(x))` here,
+and ccxt's exceptions become the small `BrokerError` tree below, whose messages never
+carry ccxt's text (that text can hold URLs, signed queries and response bodies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit, urlunsplit
+
+import ccxt
+
+Mode = Literal["paper", "testnet", "live"]
+
+# Listed first in every exchange picker; the rest follow alphabetically.
+PREFERRED_EXCHANGE_IDS = ("binance", "bybit", "okx", "kraken", "coinbase")
+
+# Options that keep load_markets to public spot endpoints. fetchCurrencies and the margin
+# lists are private or separate-host calls that a key-check has no use for.
+_QUIET_LOAD_OPTIONS: dict[str, Any] = {
+    "fetchCurrencies": False,
+    "fetchMargins": False,
+    "fetchMarkets": {"types": ["spot"]},
+}
+
+
+class BrokerError(Exception):
+    """An exchange call failed; the message is safe to show to the user."""
+
+
+class ExchangeAuthenticationError(BrokerError):
+    """The exchange refused the key or its signature."""
+
+
+class ExchangeUnavailableError(BrokerError):
+    """The exchange could not be reached or answered with an error we cannot act on."""
+
+
+class UnknownExchangeError(BrokerError):
+    """The exchange id is not one ccxt supports."""
+
+
+@dataclass(frozen=True)
+class KeyPermissions:
+    """What an API key may do, as the exchange reports it."""
+
+    can_withdraw: bool
+    ip_restricted: bool
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """Everything needed to build a client; `base_url_override` points it at a fake."""
+
+    exchange_id: str
+    api_key: str | None
+    secret: str | None
+    passphrase: str | None
+    mode: Mode
+    base_url_override: str = ""
+    timeout_ms: int = 10_000
+
+
+def exchange_ids() -> list[str]:
+    """Return every ccxt exchange id, the popular ones first."""
+    available = set(ccxt.exchanges)
+    preferred = [exchange_id for exchange_id in PREFERRED_EXCHANGE_IDS if exchange_id in available]
+    return preferred + sorted(available.difference(preferred))
+
+
+def client_build(spec: ClientSpec) -> Any:
+    """Build a ccxt client for `spec`; no network call happens here.
+
+    Raises
+    ------
+    UnknownExchangeError
+        When ccxt has no exchange with that id.
+    BrokerError
+        When testnet is asked of an exchange without a sandbox.
+    """
+    if spec.exchange_id not in ccxt.exchanges:
+        raise UnknownExchangeError(f"Unknown exchange “{spec.exchange_id}”.")
+    exchange_class = getattr(ccxt, spec.exchange_id)
+    config: dict[str, Any] = {"timeout": spec.timeout_ms, "enableRateLimit": True}
+    for name, value in (
+        ("apiKey", spec.api_key),
+        ("secret", spec.secret),
+        ("password", spec.passphrase),
+    ):
+        if value:
+            config[name] = value
+    client = exchange_class(config)
+    # CCXT-2: ccxt must never resend a request on its own; retries are ours to decide.
+    client.options["maxRetriesOnFailure"] = 0
+    client.options.update(_QUIET_LOAD_OPTIONS)
+    # Bybit ignores the fetchCurrencies option and asks for the private coin list whenever a
+    # key is set; load_markets skips currencies only when `has` says there are none.
+    client.has = {**client.has, "fetchCurrencies": False}
+    if spec.mode == "testnet":
+        try:
+            client.set_sandbox_mode(True)
+        except ccxt.NotSupported:
+            raise BrokerError(f"{spec.exchange_id} has no testnet.") from None
+    if spec.base_url_override:
+        client.urls["api"] = _rewrite_urls(client.urls["api"], spec.base_url_override)
+    return client
+
+
+def _rewrite_urls(urls: Any, base_url: str) -> Any:
+    # Keep each URL's path (binance: /api/v3, /sapi/v1) and swap scheme and host; bybit's
+    # "https://api.{hostname}" templates have no path and so become the base itself.
+    if isinstance(urls, Mapping):
+        return {name: _rewrite_urls(url, base_url) for name, url in urls.items()}
+    if isinstance(urls, str):
+        base = urlsplit(base_url)
+        path = urlsplit(urls).path
+        return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + path, "", ""))
+    return urls
+
+
+def fetch_balances(client: Any) -> dict[str, Decimal]:
+    """Return the total balance per asset, leaving out zero balances."""
+    balance = _call(client.fetch_balance)
+    totals = cast(dict[str, Any], balance.get("total") or {})
+    return {
+        asset: Decimal(str(amount))
+        for asset, amount in totals.items()
+        if amount is not None and Decimal(str(amount)) != 0
+    }
+
+
+def key_permissions(client: Any) -> KeyPermissions:
+    """Ask the exchange what the client's key may do.
+
+    Raises
+    ------
+    BrokerError
+        When the exchange has no permission endpoint we know, so a key cannot be vetted.
+    """
+    exchange_id = str(client.id)
+    if exchange_id == "binance":
+        return _binance_key_permissions(client)
+    if exchange_id == "bybit":
+        return _bybit_key_permissions(client)
+    raise BrokerError(
+        f"tradeloop cannot check key permissions on {exchange_id} yet; "
+        "use binance or bybit for testnet and live accounts."
+    )
+
+
+def _binance_key_permissions(client: Any) -> KeyPermissions:
+    if "sapi" not in client.urls["api"]:
+        # Spot testnet has no /sapi and no withdrawals: its keys cannot move funds anywhere.
+        return KeyPermissions(can_withdraw=False, ip_restricted=False)
+    restrictions = _call(client.sapi_get_account_apirestrictions)
+    return KeyPermissions(
+        can_withdraw=bool(restrictions.get("enableWithdrawals")),
+        ip_restricted=bool(restrictions.get("ipRestrict")),
+    )
+
+
+def _bybit_key_permissions(client: Any) -> KeyPermissions:
+    response = _call(client.private_get_v5_user_query_api)
+    result = response.get("result") or {}
+    permissions = result.get("permissions") or {}
+    granted = {name for names in permissions.values() for name in (names or [])}
+    read_only = str(result.get("readOnly", "0")) == "1"
+    ips = [ip for ip in result.get("ips") or [] if ip not in ("", "*")]
+    return KeyPermissions(
+        can_withdraw=not read_only and "Withdraw" in granted, ip_restricted=bool(ips)
+    )
+
+
+def close(client: Any) -> None:
+    """Release the client's HTTP session."""
+    session = getattr(client, "session", None)
+    if session is not None:
+        session.close()
+
+
+def _call(method: Any) -> Any:
+    # ccxt's messages embed URLs and response bodies; only the class name crosses over.
+    try:
+        return method()
+    # PermissionDenied subclasses AuthenticationError, so it goes first.
+    except ccxt.PermissionDenied as exc:
+        raise ExchangeAuthenticationError(
+            f"The key lacks a permission this check needs ({type(exc).__name__})."
+        ) from None
+    except ccxt.AuthenticationError as exc:
+        raise ExchangeAuthenticationError(
+            f"The exchange refused the API key ({type(exc).__name__}). "
+            "Check the key, the secret and the key's IP allowlist."
+        ) from None
+    except ccxt.NetworkError as exc:
+        raise ExchangeUnavailableError(
+            f"The exchange could not be reached ({type(exc).__name__}). Try again later."
+        ) from None
+    except ccxt.BaseError as exc:
+        raise ExchangeUnavailableError(
+            f"The exchange answered with an error ({type(exc).__name__})."
+        ) from None
