@@ -6,6 +6,7 @@ bot running the same version agree on every decision.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -15,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from apps.engine.candles import BoolArray, CandleArrays, FloatArray
-from apps.engine.conditions import ConditionError, evaluate_tree, validate_tree
+from apps.engine.conditions import ConditionError, evaluate_trees, validate_tree
 from apps.engine.metrics import Metrics, compute_metrics, drawdown_curve
 from apps.engine.simulator import ExecutionConfig, SimResult, simulate
 from apps.engine.templates import TemplateError, template_get
@@ -84,9 +85,8 @@ def strategy_from_file(path: str | Path, params: Mapping[str, Any] | None = None
 
 def signals(spec: StrategySpec, candles: CandleArrays) -> tuple[BoolArray, BoolArray]:
     """Entry and exit decisions at each bar's close."""
-    return evaluate_tree(spec.entry, candles, spec.params), evaluate_tree(
-        spec.exit, candles, spec.params
-    )
+    entries, exits = evaluate_trees([spec.entry, spec.exit], candles, spec.params)
+    return entries, exits
 
 
 @dataclass(frozen=True)
@@ -104,10 +104,15 @@ class TradeRow:
 @dataclass(frozen=True)
 class BacktestReport:
     metrics: Metrics
-    trades: list[TradeRow]
+    candles: CandleArrays
     equity: FloatArray
     drawdown: FloatArray
     result: SimResult
+
+    @functools.cached_property
+    def trades(self) -> list[TradeRow]:
+        """Trade rows with ISO-8601 UTC times, built on first use."""
+        return _trade_rows(self.candles, self.result)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -147,6 +152,6 @@ def run_backtest(
 ) -> BacktestReport:
     entries, exits = signals(spec, candles)
     result = simulate(candles, entries, exits, config)
-    rows = _trade_rows(candles, result)
-    metrics = compute_metrics(candles, result, config.cash)
-    return BacktestReport(metrics, rows, result.equity, drawdown_curve(result.equity), result)
+    drawdown = drawdown_curve(result.equity)
+    metrics = compute_metrics(candles, result, config.cash, drawdown)
+    return BacktestReport(metrics, candles, result.equity, drawdown, result)

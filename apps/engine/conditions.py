@@ -240,5 +240,14 @@ def evaluate_tree(
     tree: dict[str, Any], candles: CandleArrays, params: Mapping[str, Any] | None = None
 ) -> BoolArray:
     """One boolean per candle; NaN operands (warmup) are never true."""
-    validate_tree(tree, params)
-    return _Evaluator(candles, params or {}).node(tree)
+    return evaluate_trees([tree], candles, params)[0]
+
+
+def evaluate_trees(
+    trees: list[dict[str, Any]], candles: CandleArrays, params: Mapping[str, Any] | None = None
+) -> list[BoolArray]:
+    """Evaluate several trees over the same candles, computing each indicator once."""
+    for tree in trees:
+        validate_tree(tree, params)
+    evaluator = _Evaluator(candles, params or {})
+    return [evaluator.node(tree) for tree in trees]

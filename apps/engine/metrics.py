@@ -88,7 +88,16 @@ def _risk_ratios(equity: FloatArray, bars_per_year: float) -> tuple[float | None
     return sharpe, sortino
 
 
-def compute_metrics(candles: CandleArrays, result: SimResult, initial: float) -> Metrics:
+def _has_open_trade(result: SimResult) -> bool:
+    columns = getattr(result, "columns", None)
+    if columns is not None:
+        return len(columns.entry_index) > len(columns.exit_index)
+    return any(t.exit_index is None for t in result.trades)
+
+
+def compute_metrics(
+    candles: CandleArrays, result: SimResult, initial: float, drawdown: FloatArray | None = None
+) -> Metrics:
     equity = result.equity
     n = len(equity)
     bar_seconds = _bar_seconds(candles)
@@ -97,17 +106,15 @@ def compute_metrics(candles: CandleArrays, result: SimResult, initial: float) ->
     annualized = None
     if years > 0 and result.final_equity > 0:
         annualized = (result.final_equity / initial) ** (1 / years) - 1
-    drawdown = drawdown_curve(equity)
+    drawdown = drawdown_curve(equity) if drawdown is None else drawdown
     max_dd = float(np.max(drawdown)) if n else 0.0
     _, dd_bars = _longest_drawdown(drawdown)
     sharpe, sortino = _risk_ratios(equity, SECONDS_PER_YEAR / bar_seconds if bar_seconds else 0.0)
-    closed = [t for t in result.trades if t.exit_index is not None]
-    pnls = np.array([t.pnl for t in closed])
+    pnls, costs = result.closed_pnl_and_cost()
+    closed = len(pnls)
     wins, losses = pnls[pnls > 0], pnls[pnls < 0]
-    held = sum(
-        (t.exit_index if t.exit_index is not None else n) - t.entry_index for t in result.trades
-    )
-    costs = np.array([t.size * t.entry_price for t in closed])
+    held = result.bars_held()
+    trade_count = closed + (1 if _has_open_trade(result) else 0)
     return Metrics(
         initial_equity=initial,
         final_equity=result.final_equity,
@@ -121,9 +128,9 @@ def compute_metrics(candles: CandleArrays, result: SimResult, initial: float) ->
         sortino=sortino,
         calmar=_finite_or_none(annualized / max_dd) if annualized and max_dd > 0 else None,
         exposure=held / n if n else 0.0,
-        trade_count=len(result.trades),
-        closed_trades=len(closed),
-        win_rate=len(wins) / len(closed) if closed else None,
+        trade_count=trade_count,
+        closed_trades=closed,
+        win_rate=len(wins) / closed if closed else None,
         profit_factor=float(wins.sum() / -losses.sum()) if len(losses) else None,
         average_trade=float(pnls.mean()) if closed else None,
         average_trade_return=float(np.mean(pnls / costs)) if closed else None,

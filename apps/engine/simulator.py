@@ -106,6 +106,17 @@ class SimResult:
     halted_at: int | None = None
     fees_paid: float = 0.0
 
+    def closed_pnl_and_cost(self) -> tuple[FloatArray, FloatArray]:
+        """P&L and entry notional of each closed trade, as arrays."""
+        closed = [t for t in self.trades if t.exit_index is not None]
+        return np.array([t.pnl for t in closed]), np.array([t.size * t.entry_price for t in closed])
+
+    def bars_held(self) -> int:
+        n = len(self.equity)
+        return sum(
+            (t.exit_index if t.exit_index is not None else n) - t.entry_index for t in self.trades
+        )
+
 
 @dataclass(frozen=True)
 class TradeColumns:
@@ -152,6 +163,17 @@ class LazySimResult(SimResult):
         if self._rows is None:
             self._rows = self.columns.rows()
         return self._rows
+
+    def closed_pnl_and_cost(self) -> tuple[FloatArray, FloatArray]:
+        c, closed = self.columns, len(self.columns.exit_index)
+        return c.pnl[:closed], c.size[:closed] * c.entry_price[:closed]
+
+    def bars_held(self) -> int:
+        c = self.columns
+        exits = np.concatenate(
+            (c.exit_index, np.full(len(c.entry_index) - len(c.exit_index), len(self.equity)))
+        )
+        return int(np.sum(exits - c.entry_index))
 
 
 @dataclass

@@ -15,8 +15,9 @@ import pandas as pd
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-# TA-Lib's TA_IS_ZERO(x) is -1e-8 < x < 1e-8. Where TA-Lib guards a division with it (RSI,
-# ADX/DI) we use the same absolute epsilon so the results agree exactly in the degenerate cases.
+# TA-Lib's TA_IS_ZERO(x) is -1e-8 < x < 1e-8. We use it only on scale-free quantities (the
+# DI sum, 0..200). On price-scaled ones (RSI's average move, ADX's true range) an absolute
+# epsilon would zero out every coin priced below about 1e-6, so those test for exact zero.
 TA_EPSILON = 1e-8
 
 

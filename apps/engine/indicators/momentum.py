@@ -6,7 +6,6 @@ import numpy as np
 import numpy.typing as npt
 
 from apps.engine.indicators._core import (
-    TA_EPSILON,
     FloatArray,
     IndicatorError,
     as_float_array,
@@ -26,8 +25,8 @@ def rsi(values: npt.ArrayLike, period: int = 14) -> FloatArray:
 
     Average gain/loss start as the plain mean of the first `period` changes (first output
     at index `period`), then avg = (avg * (period - 1) + x) / period. As in TA-Lib the RSI is
-    100 * gain / (gain + loss), and 0 when gain + loss is below TA-Lib's 1e-8 epsilon (a
-    market that has not moved).
+    100 * gain / (gain + loss), and 0 when gain + loss is zero (a market that has not moved).
+    TA-Lib uses "below 1e-8" there, which would flatten RSI for coins priced under ~1e-6.
     """
     period = check_int("period", period)
     arr = as_float_array(values)
@@ -43,7 +42,7 @@ def rsi(values: npt.ArrayLike, period: int = 14) -> FloatArray:
     avg_loss = wilder(losses, period, start + 1)
     total = avg_gain + avg_loss
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(np.abs(total) < TA_EPSILON, 0.0, 100.0 * (avg_gain / total))
+        out = np.where(total == 0.0, 0.0, 100.0 * (avg_gain / total))
     out[np.isnan(total)] = np.nan
     return out
 

@@ -38,10 +38,11 @@ def dmi(
 
     +DM = up move when it is positive and larger than the down move (-DM mirrored); DM and
     true range are Wilder-smoothed; DI = 100 * DM / TR from index `period` (0 while the
-    smoothed TR is below TA-Lib's 1e-8 epsilon). DX = 100 * |+DI - -DI| / (+DI + -DI); the ADX
+    smoothed TR is zero; TA-Lib's absolute 1e-8 would break micro-priced coins).
+    DX = 100 * |+DI - -DI| / (+DI + -DI); the ADX
     seed (index 2 * period - 1) is the sum of the first `period` DX values / period, then
     adx = (adx * (period - 1) + dx) / period. Like TA-Lib, a bar whose DX is undefined (TR or
-    DI sum below the epsilon) leaves the ADX unchanged and counts as 0 in the seed.
+    DI sum below 1e-8) leaves the ADX unchanged and counts as 0 in the seed.
     """
     period = check_int("period", period, 2)
     h, lo, c = as_float_arrays(high=high, low=low, close=close)
@@ -60,7 +61,7 @@ def dmi(
     s_plus = _wilder_sum(plus_dm, period)
     s_minus = _wilder_sum(minus_dm, period)
     s_tr = _wilder_sum(tr, period)
-    tr_ok = np.abs(s_tr * period) >= TA_EPSILON
+    tr_ok = s_tr != 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(tr_ok, 100.0 * (s_plus / s_tr), 0.0)
         m = np.where(tr_ok, 100.0 * (s_minus / s_tr), 0.0)
