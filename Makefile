@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
+	@port=$${TRADELOOP_PORT:-8000}; if (exec 3<>/dev/tcp/127.0.0.1/$$port) 2>/dev/null; then \
+	  echo "error: 127.0.0.1:$$port is already in use (another tradeloop?)."; \
+	  echo "       Stop that process, or run on another port: TRADELOOP_PORT=8001 make run"; \
+	  exit 1; fi
 	$(EMBED) bash scripts/run_platform.sh
 
 lint: install

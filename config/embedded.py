@@ -145,9 +145,12 @@ class EmbeddedPostgres:
         if not self.started:
             return
         _say("stopping PostgreSQL")
-        self._run_as_owner(
-            [self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]
-        )
+        try:
+            self._run_as_owner(
+                [self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]
+            )
+        except subprocess.CalledProcessError:
+            _say(f"PostgreSQL had already stopped; see {self.root / 'postgres.log'}")
 
 
 @dataclass
@@ -200,30 +203,50 @@ class EmbeddedRedis:
             self.process.kill()
 
 
-def _start_services(env: dict[str, str]) -> list[EmbeddedPostgres | EmbeddedRedis]:
-    services: list[EmbeddedPostgres | EmbeddedRedis] = []
+def _start_services(env: dict[str, str], started: list[EmbeddedPostgres | EmbeddedRedis]) -> None:
+    # `started` is filled as each server comes up, so a failure (or Ctrl-C) in the second
+    # still stops the first.
     if not env.get("DATABASE_URL"):
         pg = EmbeddedPostgres(VAR_DIR / "postgres", int(env.get("EMBEDDED_PG_PORT", "54329")))
+        started.append(pg)
         pg.start()
         env["DATABASE_URL"] = pg.url
-        services.append(pg)
     if not env.get("REDIS_URL"):
         redis = EmbeddedRedis(VAR_DIR / "redis", int(env.get("EMBEDDED_REDIS_PORT", "63799")))
+        started.append(redis)
         redis.start()
         env["REDIS_URL"] = redis.url
-        services.append(redis)
-    return services
+
+
+def _run_child(command: list[str], env: dict[str, str]) -> int:
+    child = subprocess.Popen(command, env=env)  # noqa: S603
+
+    def forward_as_sigterm(signum: int, frame: object) -> None:
+        child.send_signal(signal.SIGTERM)
+
+    # Ctrl-C reaches the child from the terminal itself (same process group), so this process
+    # ignores it and waits. SIGTERM or a closed terminal (SIGHUP) may reach only this process:
+    # pass it on as SIGTERM, so the platform stops before the servers it needs.
+    handlers = {
+        signal.SIGINT: signal.SIG_IGN,
+        signal.SIGTERM: forward_as_sigterm,
+        signal.SIGHUP: forward_as_sigterm,
+    }
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+    try:
+        return child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def run(command: list[str]) -> int:
     env = dict(os.environ)
-    services = _start_services(env)
-    # The child gets Ctrl-C from the terminal itself; this process only waits and cleans up.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    services: list[EmbeddedPostgres | EmbeddedRedis] = []
     try:
-        return subprocess.call(command, env=env)  # noqa: S603
+        _start_services(env, services)
+        return _run_child(command, env)
     finally:
-        signal.signal(signal.SIGINT, previous)
         for service in reversed(services):
             service.stop()
 
