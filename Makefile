@@ -40,7 +40,7 @@ browser:
 	  else echo "warning: /usr/bin/chromium missing; browser tests will be skipped"; fi; }
 
 check: install
-	DJANGO_SETTINGS_MODULE=config.settings.production DJANGO_SECRET_KEY=ci-dummy-$$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9') \
+	DJANGO_SETTINGS_MODULE=config.settings.production DJANGO_SECRET_KEY=ci-dummy-$$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9') \
 	  DJANGO_ALLOWED_HOSTS=tradeloop.example FIELD_ENCRYPTION_KEYS=cDJ5cTZGdjd2Mm0wa1dtOXIxdlEyczNiNG41YzZ4N3o= \
 	  KEY_FINGERPRINT_PEPPER=ci-dummy-pepper \
 	  $(EMBED) $(BIN)/python manage.py check --deploy --fail-level WARNING
