@@ -20,9 +20,18 @@ FIELDS = ("open", "high", "low", "close", "volume")
 # Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01T00:00:00Z).
 PG_EPOCH_US = 946_684_800_000_000
 
-ROW_DTYPE = np.dtype(
-    [("nfields", ">i2"), ("time_len", ">i4"), ("time", ">i8")]
-    + [item for name in FIELDS for item in ((f"{name}_len", ">i4"), (name, ">f8"))]
+_VALUES = [item for name in FIELDS for item in ((f"{name}_len", ">i4"), (name, ">f8"))]
+ROW_DTYPE = np.dtype([("nfields", ">i2"), ("time_len", ">i4"), ("time", ">i8"), *_VALUES])
+# The same row with a leading bigint series_id, for COPY straight into market_candle.
+SERIES_ROW_DTYPE = np.dtype(
+    [
+        ("nfields", ">i2"),
+        ("series_len", ">i4"),
+        ("series", ">i8"),
+        ("time_len", ">i4"),
+        ("time", ">i8"),
+        *_VALUES,
+    ]
 )
 
 
@@ -30,10 +39,17 @@ class CopyFormatError(ValueError):
     """The server sent a binary COPY stream this decoder does not expect."""
 
 
-def encode(candles: CandleArrays) -> bytes:
-    """The binary COPY stream of (open_time, open, high, low, close, volume) rows."""
-    rows = np.empty(len(candles), dtype=ROW_DTYPE)
-    rows["nfields"] = 1 + len(FIELDS)
+def encode(candles: CandleArrays, series_id: int | None = None) -> bytes:
+    """The binary COPY stream of (open_time, open, high, low, close, volume) rows, each led by
+    a bigint series_id column when `series_id` is given."""
+    if series_id is None:
+        rows = np.empty(len(candles), dtype=ROW_DTYPE)
+        rows["nfields"] = 1 + len(FIELDS)
+    else:
+        rows = np.empty(len(candles), dtype=SERIES_ROW_DTYPE)
+        rows["nfields"] = 2 + len(FIELDS)
+        rows["series_len"] = 8
+        rows["series"] = series_id
     rows["time_len"] = 8
     rows["time"] = candles.time.astype("datetime64[us]").astype(np.int64) - PG_EPOCH_US
     for name in FIELDS:

@@ -126,9 +126,14 @@ def candle_series_coverage(*, series: CandleSeries) -> SeriesCoverage:
 
 def candle_coverage_list() -> list[SeriesCoverage]:
     """Coverage of every stored series, by exchange, symbol and timeframe."""
+
+    def order(series: CandleSeries) -> tuple[str, str, int]:
+        timeframe = parse_timeframe(series.timeframe)
+        return (series.exchange, series.symbol, timeframe.seconds or timeframe.count * 2_678_400)
+
     return [
         candle_series_coverage(series=series)
-        for series in CandleSeries.objects.order_by("exchange", "symbol", "timeframe")
+        for series in sorted(CandleSeries.objects.all(), key=order)
     ]
 
 

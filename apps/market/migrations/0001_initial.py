@@ -54,7 +54,7 @@ class Migration(migrations.Migration):
                 ('low', models.FloatField()),
                 ('close', models.FloatField()),
                 ('volume', models.FloatField()),
-                ('series', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='candles', to='market.candleseries')),
+                ('series', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='candles', to='market.candleseries')),
             ],
         ),
         migrations.RunSQL(
