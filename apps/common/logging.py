@@ -52,3 +52,50 @@ class RedactSecretsFilter(logging.Filter):
         if cleaned != message or record.args:
             record.msg, record.args = cleaned, None
         return True
+
+
+def _redact_record(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string is the handler's to report
+        return
+    cleaned = redact(message)
+    if cleaned != message or record.args:
+        record.msg, record.args = cleaned, None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = redact(record.exc_text)
+
+
+def _redacting_factory(base_factory):
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        record = base_factory(*args, **kwargs)
+        _redact_record(record)
+        return record
+
+    factory.redacts_secrets = True  # type: ignore[attr-defined]
+    return factory
+
+
+def install_redaction() -> None:
+    """Redact secrets from every log record, whichever handler ends up writing it (CCXT-4).
+
+    Two nets: the LogRecord factory cleans each record as it is created, which covers
+    handlers added after startup (Celery's, daphne's, a test's capture handler); and the
+    filter on every handler configured now covers records built by hand and sent straight
+    to a handler. Idempotent.
+    """
+    base_factory = logging.getLogRecordFactory()
+    if not getattr(base_factory, "redacts_secrets", False):
+        logging.setLogRecordFactory(_redacting_factory(base_factory))
+    loggers = [logging.getLogger()]
+    loggers += [
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(f, RedactSecretsFilter) for f in handler.filters):
+                handler.addFilter(RedactSecretsFilter())

@@ -20,6 +20,9 @@ Mode = Literal["paper", "testnet", "live"]
 # Listed first in every exchange picker; the rest follow alphabetically.
 PREFERRED_EXCHANGE_IDS = ("binance", "bybit", "okx", "kraken", "coinbase")
 
+# Exchanges whose key permissions we can read, so testnet and live keys can be vetted.
+KEY_CHECK_EXCHANGE_IDS = ("binance", "bybit")
+
 # Options that keep load_markets to public spot endpoints. fetchCurrencies and the margin
 # lists are private or separate-host calls that a key-check has no use for.
 _QUIET_LOAD_OPTIONS: dict[str, Any] = {
@@ -143,14 +146,11 @@ def key_permissions(client: Any) -> KeyPermissions:
         When the exchange has no permission endpoint we know, so a key cannot be vetted.
     """
     exchange_id = str(client.id)
+    if exchange_id not in KEY_CHECK_EXCHANGE_IDS:
+        raise BrokerError(f"tradeloop cannot check key permissions on {exchange_id} yet.")
     if exchange_id == "binance":
         return _binance_key_permissions(client)
-    if exchange_id == "bybit":
-        return _bybit_key_permissions(client)
-    raise BrokerError(
-        f"tradeloop cannot check key permissions on {exchange_id} yet; "
-        "use binance or bybit for testnet and live accounts."
-    )
+    return _bybit_key_permissions(client)
 
 
 def _binance_key_permissions(client: Any) -> KeyPermissions:
