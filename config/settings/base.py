@@ -45,6 +45,7 @@ LOCAL_APPS = [
     "apps.dashboard",
     "apps.backtests",
     "apps.market",
+    "apps.strategies",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
