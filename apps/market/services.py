@@ -121,7 +121,8 @@ def candles_read_csv(*, path: str | Path, timeframe: Timeframe, name: str = "") 
     try:
         candles = read_csv(path)
     except CandleDataError as exc:
-        message = _diagnose_csv(path) or str(exc).replace(str(path), name)
+        raw = str(exc).replace(f"cannot read {path}", "cannot read the file")
+        message = _diagnose_csv(path) or raw.replace(f"{path}: ", "")
         raise ApplicationError(f"{name}: {message}", field="file") from exc
     try:
         candles_check(candles=candles, timeframe=timeframe)
@@ -144,7 +145,7 @@ def _diagnose_csv(path: str | Path) -> str | None:
         if len(bad):
             row = int(bad[0])
             value = text.iloc[row]
-            what = "is empty" if value == "" else f"{value!r} is not a number"
+            what = "value is missing" if value == "" else f"{value!r} is not a number"
             return f"row {row + 1} (line {row + 2}), column {column!r}: {what}"
     times = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce", format="ISO8601")
     bad = np.flatnonzero(times.isna().to_numpy())
