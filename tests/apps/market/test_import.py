@@ -122,7 +122,8 @@ def set_cell(lines, row, column, value):
         (
             lambda ls: ls.insert(101, ls.pop(100)),
             "1h",
-            "row 101 (line 102), column 'timestamp': 2017-08-21T08:00:00Z is not after the previous row's 2017-08-21T09:00:00Z",
+            "row 101 (line 102), column 'timestamp': 2017-08-21T08:00:00Z is not after the "
+            "previous row's 2017-08-21T09:00:00Z",
         ),
         (
             lambda ls: set_cell(ls, 30, 0, "2017-08-18T10:30:00Z"),
