@@ -8,6 +8,7 @@ from django.db.models import Count, QuerySet
 from apps.accounts.models import User
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_events_for_user
+from apps.exchanges.models import ExchangeAccount
 
 RECENT_ACTIVITY_LIMIT = 10
 
@@ -38,10 +39,6 @@ class DashboardSummary:
         return self.exchange_account_count == 0
 
 
-def _exchange_account_model():
-    return apps.get_model("exchanges", "ExchangeAccount")
-
-
 def _owned_count(*, app_label: str, model_name: str, user: User) -> int:
     # Strategies, backtests and bots arrive in later apps; until a model exists the step is
     # simply not done, so the dashboard works at every stage of the build-out.
@@ -53,16 +50,17 @@ def _owned_count(*, app_label: str, model_name: str, user: User) -> int:
 
 
 def exchange_account_counts_by_mode(*, user: User) -> list[ModeCount]:
-    model = _exchange_account_model()
     counts = dict(
-        model.objects.filter(owner=user)
+        ExchangeAccount.objects.filter(owner=user)
         .order_by()
         .values("mode")
         .annotate(count=Count("pk"))
         .values_list("mode", "count")
     )
-    choices = model._meta.get_field("mode").choices
-    return [ModeCount(mode, str(label), counts.get(mode, 0)) for mode, label in choices]
+    return [
+        ModeCount(mode, str(label), counts.get(mode, 0))
+        for mode, label in ExchangeAccount.Mode.choices
+    ]
 
 
 def dashboard_checklist_for_user(*, user: User, exchange_account_count: int) -> list[ChecklistStep]:

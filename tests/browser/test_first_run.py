@@ -79,7 +79,7 @@ def test_the_nav_fits_and_works_on_a_phone(page):
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.screenshot(path=screenshot_path("landing-phone"), full_page=True)
     log_in(page, email=user.email, password=PASSWORD)
-    for link, path in (("Activity", "/activity/"), ("Profile", "/accounts/profile/")):
+    for link, path in (("Profile", "/accounts/profile/"), ("Activity", "/activity/")):
         page.get_by_role("banner").get_by_role("link", name=link).click()
         expect(page).to_have_url(re.compile(f"{re.escape(path)}$"))
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

@@ -9,6 +9,8 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.audit.services import audit_record
+from apps.exchanges.models import ExchangeAccount
+from apps.strategies.models import Strategy
 
 pytestmark = pytest.mark.django_db
 LANDING = reverse("dashboard:landing")
@@ -122,3 +124,51 @@ def test_messages_are_shown_as_alerts(client):
 def _record(*, owner, event_type: str):
     with transaction.atomic():
         audit_record(event_type=event_type, actor=owner, owner=owner, target=owner)
+
+
+def _stat(content: str, label: str) -> int:
+    match = re.search(rf"<small>{label}</small>\s*<strong>(\d+)</strong>", content)
+    assert match, f"no {label} card"
+    return int(match.group(1))
+
+
+def _connect(owner, mode: str, label: str = "main") -> ExchangeAccount:
+    return ExchangeAccount.objects.create(owner=owner, exchange="binance", label=label, mode=mode)
+
+
+def test_a_set_up_user_sees_their_accounts_counted_by_mode(alice, charlie, alice_client):
+    _connect(alice, "paper", "paper one")
+    _connect(alice, "paper", "paper two")
+    _connect(alice, "live", "live")
+    _connect(charlie, "testnet")
+
+    content = alice_client.get(HOME).content.decode()
+
+    assert _stat(content, "Exchange accounts") == 3
+    assert (_stat(content, "Paper"), _stat(content, "Testnet"), _stat(content, "Live")) == (2, 0, 1)
+    assert "Connect an exchange</a>" not in content
+    assert content.count('<li class="done">') == 1
+
+
+def test_the_dashboard_shows_the_latest_ten_of_the_users_own_events(alice, charlie, alice_client):
+    _connect(alice, "paper")
+    for number in range(12):
+        _record(owner=alice, event_type=f"step.{number:02d}")
+    _record(owner=charlie, event_type="charlie.event")
+
+    content = alice_client.get(HOME).content.decode()
+
+    listed = re.findall(r"<td><code>([^<]+)</code></td>", content)
+    assert listed == [f"step.{number:02d}" for number in range(11, 1, -1)]
+    assert f'href="{reverse("dashboard:activity")}"' in content
+
+
+def test_the_checklist_counts_only_the_users_own_strategies(alice, charlie, alice_client):
+    Strategy.objects.create(owner=charlie, name="charlie's", kind="template")
+    before = alice_client.get(HOME).content.decode()
+    Strategy.objects.create(owner=alice, name="sma cross", kind="template")
+    after = alice_client.get(HOME).content.decode()
+
+    assert '<li class="done">' not in before
+    assert after.count('<li class="done">') == 1
+    assert re.search(r'<li class="done">.*?<strong>Build a strategy</strong>', after, re.DOTALL)
