@@ -46,7 +46,9 @@ class Strategy(BaseModel):
         verbose_name_plural = "strategies"
         ordering = ("-updated_at", "-id")
         constraints = [
-            models.UniqueConstraint(fields=("owner", "name"), name="strategy_name_unique_per_owner"),
+            models.UniqueConstraint(
+                fields=("owner", "name"), name="strategy_name_unique_per_owner"
+            ),
             models.CheckConstraint(
                 condition=models.Q(kind__in=StrategyKind.values), name="strategy_kind_valid"
             ),
@@ -70,7 +72,7 @@ def spec_content(
     template: str,
     params: dict[str, Any],
     entry: Any,
-    exit: Any,  # noqa: A002 - the engine's name for the exit tree
+    exit: Any,
     script: str,
 ) -> dict[str, Any]:
     """The parts of a version that decide its behaviour; what `content_hash` covers."""
