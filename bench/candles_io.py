@@ -69,7 +69,7 @@ def timed(label: str, rows: int, func: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     value = func()
     seconds = time.perf_counter() - started
-    print(f"  {label:<52} {seconds:8.3f} s  {rows / seconds:>12,.0f} rows/s")
+    print(f"  {label:<58} {seconds:8.3f} s  {rows / seconds:>12,.0f} rows/s")
     return seconds, value
 
 
