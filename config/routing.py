@@ -1,3 +1,5 @@
 """Websocket URL patterns, one include per app that pushes live data."""
 
-websocket_urlpatterns: list = []
+from apps.backtests.routing import websocket_urlpatterns as backtest_websockets
+
+websocket_urlpatterns: list = [*backtest_websockets]

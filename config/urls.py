@@ -7,6 +7,7 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     path("exchanges/", include("apps.exchanges.urls")),
     path("market/", include("apps.market.urls")),
+    path("backtests/", include("apps.backtests.urls")),
     path("strategies/", include("apps.strategies.urls")),
     path("healthz", include("apps.common.urls")),
     path("api/", include("config.api_urls")),

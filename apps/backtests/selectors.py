@@ -1,0 +1,177 @@
+"""Reads for backtests, always scoped to the requesting user (404 for anyone else)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from django.db import connection
+from django.db.models import Count, QuerySet
+from django.shortcuts import get_object_or_404
+
+from apps.backtests.models import (
+    BacktestPair,
+    BacktestResult,
+    BacktestTask,
+    BacktestTrade,
+    unpack_times,
+    unpack_values,
+)
+from apps.market.models import CandleSeries
+from apps.strategies.models import StrategyKind, StrategyVersion
+
+# Sort keys the trades table accepts (?sort=...), mapped to columns.
+TRADE_SORTS = {
+    "number": "number",
+    "entry_time": "entry_time",
+    "exit_time": "exit_time",
+    "entry_price": "entry_price",
+    "exit_price": "exit_price",
+    "size": "size",
+    "fee": "fee",
+    "pnl": "pnl",
+    "exit_reason": "exit_reason",
+}
+# Longer curves are thinned for the browser (min/max per bucket keeps the extremes).
+CHART_MAX_POINTS = 5_000
+
+
+def backtest_create_choices(*, user: Any) -> dict[str, Any]:
+    """What the create form offers: the user's runnable versions and the stored series."""
+    versions = (
+        StrategyVersion.objects.filter(strategy__owner=user, strategy__archived_at__isnull=True)
+        .exclude(strategy__kind=StrategyKind.SCRIPT)
+        .exclude(entry__isnull=True)
+        .select_related("strategy")
+        .order_by("-strategy__updated_at", "strategy_id", "-number")
+    )
+    series = list(CandleSeries.objects.order_by("exchange", "symbol", "timeframe"))
+    with connection.cursor() as cursor:
+        # One index probe per series (the primary key is (series_id, open_time)).
+        cursor.execute(
+            "SELECT max(last) FROM (SELECT (SELECT open_time FROM market_candle c "
+            "WHERE c.series_id = s.id ORDER BY open_time DESC LIMIT 1) AS last "
+            "FROM market_candleseries s) AS lasts"
+        )
+        latest = cursor.fetchone()[0]
+    return {
+        "versions": versions,
+        "series": series,
+        "symbols": sorted({s.symbol for s in series}, key=lambda x: (x != "BTC/USDT", x)),
+        "exchanges": sorted({s.exchange for s in series}),
+        "latest": latest.date() if latest is not None else None,
+    }
+
+
+def backtest_task_list_for_user(*, user: Any) -> QuerySet[BacktestTask]:
+    return (
+        BacktestTask.objects.filter(owner=user)
+        .annotate(pair_count=Count("pairs"))
+        .defer("equity_times", "equity_values")
+    )
+
+
+def backtest_task_get_for_user(*, user: Any, task_id: int) -> BacktestTask:
+    queryset = BacktestTask.objects.defer("equity_times", "equity_values")
+    return get_object_or_404(queryset, pk=task_id, owner=user)
+
+
+def backtest_task_with_pairs(*, task: BacktestTask) -> list[BacktestPair]:
+    return list(
+        task.pairs.select_related("strategy_version", "result")
+        .defer("result__times", "result__equity", "result__drawdown")
+        .order_by("position")
+    )
+
+
+def backtest_pair_get_for_user(*, user: Any, pair_id: int) -> BacktestPair:
+    queryset = BacktestPair.objects.select_related("task", "strategy_version")
+    return get_object_or_404(queryset, pk=pair_id, task__owner=user)
+
+
+def backtest_pair_result(*, pair: BacktestPair) -> BacktestResult | None:
+    return BacktestResult.objects.filter(pair=pair).first()
+
+
+def backtest_trade_list(
+    *, pair: BacktestPair, sort: str = "number", descending: bool = False
+) -> QuerySet[BacktestTrade]:
+    column = TRADE_SORTS.get(sort, "number")
+    order = f"-{column}" if descending else column
+    return pair.trades.order_by(order, "number")
+
+
+def _thin(times: np.ndarray, values: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    if len(times) <= CHART_MAX_POINTS:
+        return times, values
+    step = int(np.ceil(len(times) / CHART_MAX_POINTS))
+    keep = np.arange(0, len(times), step)
+    keep[-1:] = len(times) - 1
+    return times[keep], [v[keep] for v in values]
+
+
+def _line(times: np.ndarray, values: np.ndarray, scale: float = 1.0) -> list[dict[str, float]]:
+    return [
+        {"time": int(t), "value": round(float(v) * scale, 6)}
+        for t, v in zip(times.tolist(), values.tolist(), strict=True)
+    ]
+
+
+def backtest_pair_chart_data(
+    *, pair: BacktestPair, result: BacktestResult, candles: Any
+) -> dict[str, Any]:
+    """The chart payload (floats, DESIGN.md §5): candles, trade markers, equity, drawdown."""
+    times, (equity, drawdown) = _thin(
+        unpack_times(result.times), [unpack_values(result.equity), unpack_values(result.drawdown)]
+    )
+    seconds = candles.time.astype("datetime64[s]").astype(np.int64).tolist()
+    bars = [
+        {"time": t, "open": o, "high": h, "low": lo, "close": c}
+        for t, o, h, lo, c in zip(
+            seconds,
+            candles.open.tolist(),
+            candles.high.tolist(),
+            candles.low.tolist(),
+            candles.close.tolist(),
+            strict=True,
+        )
+    ]
+    markers = []
+    for trade in pair.trades.order_by("number"):
+        markers.append(
+            {
+                "time": int(trade.entry_time.timestamp()),
+                "position": "belowBar",
+                "color": "#16a34a",
+                "shape": "arrowUp",
+                "text": f"Buy #{trade.number}",
+            }
+        )
+        if trade.exit_time is not None:
+            markers.append(
+                {
+                    "time": int(trade.exit_time.timestamp()),
+                    "position": "aboveBar",
+                    "color": "#dc2626",
+                    "shape": "arrowDown",
+                    "text": f"Sell #{trade.number} ({trade.exit_reason})",
+                }
+            )
+    markers.sort(key=lambda m: m["time"])
+    return {
+        "candles": bars,
+        "markers": markers,
+        "equity": _line(times, equity),
+        "drawdown": _line(times, drawdown, scale=-100.0),
+    }
+
+
+def backtest_task_chart_data(*, task: BacktestTask) -> dict[str, Any]:
+    full = BacktestTask.objects.only("equity_times", "equity_values").get(pk=task.pk)
+    times, (equity,) = _thin(unpack_times(full.equity_times), [unpack_values(full.equity_values)])
+    if len(equity):
+        peaks = np.maximum.accumulate(equity.astype(np.float64))
+        drawdown = 1.0 - equity / peaks
+    else:
+        drawdown = equity
+    return {"equity": _line(times, equity), "drawdown": _line(times, drawdown, scale=-100.0)}
