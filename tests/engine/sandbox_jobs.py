@@ -80,7 +80,9 @@ def time_main_calls(ctx: JobContext) -> dict[str, Any]:
 
 
 def echo_arrays(ctx: JobContext) -> dict[str, Any]:
-    out: dict[str, Any] = {name: arr * 2 for name, arr in ctx.arrays.items()}
+    out: dict[str, Any] = {
+        name: arr * 2 if arr.dtype.kind in "biufc" else arr for name, arr in ctx.arrays.items()
+    }
     out["data"] = ctx.data
     out["params"] = ctx.params
     return out
@@ -123,3 +125,10 @@ def die_by_signal(ctx: JobContext) -> None:
 
 def return_unserialisable(ctx: JobContext) -> Any:
     return {"x": object()}
+
+
+def load_other_source(ctx: JobContext) -> None:
+    """Load source the parent never compiled: the child's own compile must refuse it."""
+    from apps.engine.sandbox import load_main
+
+    load_main(str(ctx.data["source"]))

@@ -158,7 +158,10 @@ def classify(exc: BaseException, filename: str) -> SandboxError:
         return exc
     frames = _script_frames(exc.__traceback__, filename)
     line = frames[-1][0] if frames else None
-    details = tuple(f"line {ln}, in {name}" for ln, name in frames)
+    shown = [f"line {ln}, in {name}" for ln, name in frames]
+    if len(shown) > 12:  # deep recursion: the outermost and the innermost calls
+        shown = [*shown[:3], f"... {len(shown) - 9} more calls ...", *shown[-6:]]
+    details = tuple(shown)
     if isinstance(exc, CpuLimitExceeded):
         return SandboxError("cpu", "the script used up its CPU-time limit", line, details)
     if isinstance(exc, WallTimeExceeded):
