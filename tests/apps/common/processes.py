@@ -1,0 +1,29 @@
+"""Environment for subprocesses that must see this test's database and Redis key space."""
+
+import os
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import connection
+
+
+def database_url_for_subprocesses() -> str:
+    db = connection.settings_dict
+    password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    return f"postgres://{quote(db['USER'], safe='')}{password}@{host}/{db['NAME']}"
+
+
+def subprocess_env(*, key_prefix: str) -> dict[str, str]:
+    """Test settings, the test database, and the Redis db and key prefix of this test."""
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("CELERY_", "PYTEST_", "DJANGO_", "TRADELOOP_"))
+    }
+    return inherited | {
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url_for_subprocesses(),
+        "REDIS_URL": settings.REDIS_URL,
+        "TRADELOOP_CACHE_PREFIX": key_prefix,
+    }
