@@ -4,4 +4,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("exchange-accounts/", include("apps.exchanges.api.urls")),
+    path("backtests/", include("apps.backtests.api.urls")),
 ]
