@@ -132,3 +132,21 @@ def load_other_source(ctx: JobContext) -> None:
     from apps.engine.sandbox import load_main
 
     load_main(str(ctx.data["source"]))
+
+
+def exercise_load_main(ctx: JobContext) -> dict[str, Any]:
+    """load_main's API, exercised where it is allowed to run: in the child."""
+    from apps.engine.sandbox import ScriptLog, load_main
+
+    log = ScriptLog()
+    main = load_main(
+        "def main(sdk, params):\n    print('bar', sdk)\n    return params * 2\n", log=log
+    )
+    out = [main(1, 21), main(2, 1)]
+    printer = load_main("def main(sdk, params):\n    print('x', file=sdk)\n")
+    try:
+        printer(object(), {})
+        refused = ""
+    except Exception as exc:
+        refused = f"{type(exc).__name__}: {exc}"
+    return {"out": out, "log": log.text(), "refused": refused}

@@ -226,6 +226,7 @@ def test_a_memory_bomb_hits_the_memory_limit(body: str, line: int) -> None:
         ("from statistics import sys\n\ndef main(sdk, params):\n    pass\n", 1, '"sys"'),
         ("from . import x\n\ndef main(sdk, params):\n    pass\n", 1, "relative"),
         ("import random\n\ndef main(sdk, params):\n    pass\n", 1, "repeat exactly"),
+        ("def main(sdk, params):\n    import time\n", 2, "no clock"),
     ],
     ids=[
         "os",
@@ -237,6 +238,7 @@ def test_a_memory_bomb_hits_the_memory_limit(body: str, line: int) -> None:
         "statistics.sys",
         "relative",
         "random",
+        "time",
     ],
 )
 def test_forbidden_imports_are_refused_naming_the_line(
@@ -258,16 +260,18 @@ import math, statistics, itertools, functools, collections, datetime, decimal
 from decimal import Decimal
 
 def main(sdk, params):
+    decimal.getcontext().prec = 10
     day = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(days=1)
     pairs = list(itertools.pairwise([1, 2, 4]))
     total = functools.reduce(lambda a, b: a + b, [1, 2, 3])
     sdk.log(f"{math.floor(2.5)} {statistics.median([3, 1, 2])} {pairs} {total} "
-            f"{collections.Counter('aab')['a']} {day.isoformat()} {Decimal('0.1') * 3}")
+            f"{collections.Counter('aab')['a']} {day.isoformat()} {Decimal('0.1') * 3} "
+            f"{day.strftime('%Y-%m-%d')} {Decimal(1) / 3}")
 """
     result = run(source, arrays={"close": CLOSES[:1]})
     assert result.ok, result.error
     assert result.value["calls"][0]["log"] == (
-        "2 2 [(1, 2), (2, 4)] 6 2 2024-01-02T00:00:00+00:00 0.3"
+        "2 2 [(1, 2), (2, 4)] 6 2 2024-01-02T00:00:00+00:00 0.3 2024-01-02 0.3333333333"
     )
     # What `import statistics` gives: the allowlisted names only (the real module leaks sys).
     assert "sys" not in ALLOWED_MODULES["statistics"].public_names()
@@ -339,6 +343,10 @@ RUNTIME_ESCAPES = {
     ),
     "f-globals-via-getattr": ("y = getattr(main, 'f_' + 'globals', None)", '"f_globals"'),
     "hasattr-dunder": ("n = '__' + 'class__'\n    y = hasattr(1, n)", "private or internal"),
+    "format-via-userstring": (
+        "import collections\n    y = collections.UserString('{0.__class__}').format(1)",
+        "str.format",
+    ),
     "setattr-on-sdk": ("setattr(sdk, 'position', 1e9)", "read-only"),
     "write-sdk-attribute": ("sdk.position = 1e9", "read-only"),
     "datetime-now": ("import datetime\n    y = datetime.datetime.now()", "clock"),
@@ -453,18 +461,17 @@ def test_an_unknown_job_is_a_crash() -> None:
 # --------------------------------------------------------------------------- in-process API
 
 
-def test_load_main_returns_a_callable_main_with_its_own_log() -> None:
-    """load_main is what the child uses; here it runs in-process only to test the API."""
-    main = load_main("def main(sdk, params):\n    print('bar', sdk)\n    return params * 2\n")
-    assert main(1, 21) == 42
-    assert main(2, 1) == 2
-    assert main.log.text() == "bar 1\nbar 2\n"
+def test_there_is_no_in_process_mode_for_user_scripts() -> None:
+    with pytest.raises(RuntimeError, match="only inside the sandbox child"):
+        load_main("def main(sdk, params):\n    pass\n")
 
 
-def test_print_to_a_file_is_refused() -> None:
-    main = load_main("def main(sdk, params):\n    print('x', file=sdk)\n")
-    with pytest.raises(Exception, match=r"print\(file=\.\.\.\)"):
-        main(object(), {})
+def test_load_main_in_the_child_returns_main_with_its_print_log() -> None:
+    result = run("def main(sdk, params):\n    pass\n", job=f"{JOBS}:exercise_load_main")
+    assert result.ok, result.error
+    assert result.value["out"] == [42, 2]
+    assert result.value["log"] == "bar 1\nbar 2\n"
+    assert result.value["refused"].startswith("SandboxViolation: print(file=...)")
 
 
 # --------------------------------------------------------------------------- measurements

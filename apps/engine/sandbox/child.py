@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from apps.engine.sandbox.compile import ScriptMain, load_main
+from apps.engine.sandbox.compile import ScriptMain, load_main, mark_locked_down
 from apps.engine.sandbox.errors import SandboxError, SandboxViolation
 from apps.engine.sandbox.policy import ScriptLog
 from apps.engine.sandbox.wire import decode, encode
@@ -171,6 +171,8 @@ def classify(exc: BaseException, filename: str) -> SandboxError:
     if isinstance(exc, SandboxViolation):
         return SandboxError("forbidden", str(exc), line, details)
     text = str(exc)
+    if len(text) > 2000:
+        text = text[:2000] + " [...]"
     message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     if frames:
         return SandboxError("runtime", message, line, details)
@@ -220,6 +222,7 @@ def run_job(header: dict[str, Any], arrays: dict[str, npt.NDArray[Any]]) -> byte
             importlib.import_module(str(module))
         stats["import_s"] = round(time.perf_counter() - t0, 4)
         stats.update(apply_limits(limits))
+        mark_locked_down()
     except Exception as exc:  # trusted set-up failed: not the script's fault
         failed = SandboxError("crash", f"the sandbox could not start the job: {exc!r}")
         return _reply_bytes(

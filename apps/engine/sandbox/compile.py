@@ -213,6 +213,17 @@ def compile_strategy(source: str, filename: str = "strategy.py") -> CompiledStra
 ScriptFunction = Callable[[Any, Any], Any]
 
 
+class _Sandbox:
+    """Set by the child once it is locked down; `load_main` refuses to run anywhere else."""
+
+    locked_down = False
+
+
+def mark_locked_down() -> None:
+    """Called by `apps.engine.sandbox.child` after `apply_limits`, and nowhere else."""
+    _Sandbox.locked_down = True
+
+
 class ScriptMain:
     """The script's `main(sdk, params)`, callable once per bar, plus its print log."""
 
@@ -236,7 +247,13 @@ def load_main(
 
     Raises `SandboxError` for syntax/forbidden source or a missing `main`; exceptions from
     the module body propagate (the child turns them into "runtime" errors with the line).
+    There is no trusted in-process mode: outside the locked-down child this refuses.
     """
+    if not _Sandbox.locked_down:
+        raise RuntimeError(
+            "load_main runs a user's script and works only inside the sandbox child; "
+            "use apps.engine.sandbox.run_sandboxed"
+        )
     compiled = (
         source if isinstance(source, CompiledStrategy) else compile_strategy(source, filename)
     )

@@ -33,6 +33,7 @@ import itertools
 import math
 import operator
 import statistics
+import time
 import types
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -151,6 +152,14 @@ def import_refusal(module: str) -> str | None:
     return f'import of "{module}" is not allowed ({reason}); strategies may import: {allowed}'
 
 
+# Modules that C code imports on the script's behalf (PyImport_Import goes through the
+# script's `__import__`): `datetime.strftime` needs `time.strftime`. Never importable by an
+# import statement - the compiler refuses `import time` before it can run.
+_INTERNAL_IMPORTS: dict[str, SafeModule] = {
+    "time": SafeModule("time", {"strftime": time.strftime}),
+}
+
+
 def guarded_import(
     name: str,
     globals: Mapping[str, Any] | None = None,
@@ -160,6 +169,8 @@ def guarded_import(
 ) -> SafeModule:
     if level != 0:
         raise SandboxViolation("relative imports are not allowed in strategies")
+    if name in _INTERNAL_IMPORTS and not fromlist:
+        return _INTERNAL_IMPORTS[name]
     reason = import_refusal(name)
     if reason is not None:
         raise SandboxViolation(reason)
@@ -236,7 +247,8 @@ def _refuse_attribute(obj: object, name: str) -> str | None:
         return f'"{name}" is a private or internal attribute; strategies cannot use it'
     if name in DENIED_ATTRIBUTES:
         return f'the attribute "{name}" is not available to strategies'
-    is_str = isinstance(obj, str) or (isinstance(obj, type) and issubclass(obj, str))
+    stringy = (str, collections.UserString)
+    is_str = isinstance(obj, stringy) or (isinstance(obj, type) and issubclass(obj, stringy))
     if is_str and name in ("format", "format_map"):
         return "str.format is not available to strategies (it reaches attributes); use f-strings"
     is_date = isinstance(obj, datetime.date) or (
@@ -286,7 +298,15 @@ def script_metaclass(name: str, bases: tuple[type, ...], namespace: dict[str, An
     return cls
 
 
-_WRITABLE_TYPES = (dict, list, set, bytearray, collections.deque, collections.OrderedDict)
+_WRITABLE_TYPES = (
+    dict,
+    list,
+    set,
+    bytearray,
+    collections.deque,
+    collections.OrderedDict,
+    decimal.Context,  # `decimal.getcontext().prec = 10`: the child's own decimal context
+)
 
 
 def guarded_write(obj: Any) -> Any:

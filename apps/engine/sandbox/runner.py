@@ -145,6 +145,30 @@ def _collect(
     return bytes(out), bytes(err), timed_out, overflow
 
 
+def _kill(pid: int) -> None:
+    # Not Popen.kill(): it polls, which would reap the child before _reap can read its rusage.
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> float:
+    """Wait for the child with wait4 (for its CPU time) and tell Popen it is gone."""
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except ChildProcessError:  # someone else (a SIGCHLD handler) reaped it
+        proc.returncode = proc.returncode if proc.returncode is not None else 0
+        return 0.0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _close_streams(proc: subprocess.Popen[bytes]) -> None:
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
 def _run_child(payload: bytes, limits: SandboxLimits) -> tuple[_ChildExit, float]:
     started = time.monotonic()
     proc = subprocess.Popen(  # noqa: S603 - our own interpreter and bootstrap, no shell
@@ -160,25 +184,19 @@ def _run_child(payload: bytes, limits: SandboxLimits) -> tuple[_ChildExit, float
     writer = threading.Thread(target=_feed, args=(proc.stdin, payload), daemon=True)
     writer.start()
     deadline = started + limits.wall_seconds + limits.kill_grace_seconds
-    timed_out = overflow = False
     try:
         out, err, timed_out, overflow = _collect(proc, deadline, limits.max_reply_bytes, 64_000)
-    finally:
-        if timed_out or overflow or sys.exc_info()[0] is not None:
-            # Not Popen.kill(): it polls, which would reap the child before wait4 below.
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-    # Reap it ourselves with wait4 for its CPU time; then tell Popen it is gone.
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    except BaseException:
+        _kill(proc.pid)
+        _reap(proc)
+        _close_streams(proc)
+        raise
+    if timed_out or overflow:
+        _kill(proc.pid)
+    cpu_s = _reap(proc)
     writer.join(timeout=1)
-    for stream in (proc.stdin, proc.stdout, proc.stderr):
-        if stream is not None:
-            with contextlib.suppress(OSError):
-                stream.close()
-    child = _ChildExit(
-        out, err, proc.returncode, usage.ru_utime + usage.ru_stime, timed_out, overflow
-    )
+    _close_streams(proc)
+    child = _ChildExit(out, err, proc.returncode, cpu_s, timed_out, overflow)
     return child, time.monotonic() - started
 
 
