@@ -338,7 +338,9 @@ def run_fake_exchange() -> Iterator[FakeExchange]:
     server = _FakeServer(fake)
     host, port = server.server_address[:2]
     fake.base_url = f"http://{host}:{port}"
-    thread = threading.Thread(target=server.serve_forever, name="fake-exchange", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="fake-exchange", daemon=True
+    )
     thread.start()
     try:
         yield fake
