@@ -68,6 +68,7 @@ def backtest_task_list_for_user(*, user: Any) -> QuerySet[BacktestTask]:
         BacktestTask.objects.filter(owner=user)
         .annotate(pair_count=Count("pairs"))
         .defer("equity_times", "equity_values")
+        .order_by("-created_at", "-id")
     )
 
 
