@@ -8,7 +8,7 @@ EMBED := $(BIN)/python -m config.embedded exec --
 PYTEST_ARGS ?= -n 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test install lint check pytest bench browser clean
+.PHONY: run test install lint check pytest bench browser clean manage
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found; install Python 3.11"; exit 1; }
@@ -25,6 +25,11 @@ run: install
 	  echo "       Stop that process, or run on another port: TRADELOOP_PORT=8001 make run"; \
 	  exit 1; fi
 	$(EMBED) bash scripts/run_platform.sh
+
+# Any manage.py command on the database `make run` uses (embedded or DATABASE_URL), e.g.
+# make manage CMD=createsuperuser
+manage: install
+	$(EMBED) $(BIN)/python manage.py $(CMD)
 
 lint: install
 	$(BIN)/ruff check .
