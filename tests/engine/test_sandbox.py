@@ -458,6 +458,19 @@ def test_an_unknown_job_is_a_crash() -> None:
     assert "no_such_job" in error.message
 
 
+def test_trusted_pandas_work_after_the_lock_down_needs_a_preload() -> None:
+    """Jobs may use numpy/pandas after the lock-down, but imports must happen before it."""
+    source = "def main(sdk, params):\n    pass\n"
+    close = np.arange(10.0)
+    job = f"{JOBS}:pandas_after_lockdown"
+    result = run(source, job=job, arrays={"close": close}, preload=["pandas"])
+    assert result.ok, result.error
+    np.testing.assert_allclose(result.value["sma"][-3:], [6.0, 7.0, 8.0])
+    late = run(source, job=job, arrays={"close": close})
+    error = expect_error(late, "crash")
+    assert "preload" in error.message
+
+
 # --------------------------------------------------------------------------- in-process API
 
 
@@ -493,12 +506,14 @@ def main(sdk, params):
     )
     assert empty.ok and result.ok, (empty.error, result.error)
     per_bar_us = result.value["seconds"] / result.value["bars"] * 1e6
+    per_bar_cpu_us = result.value["cpu_seconds"] / result.value["bars"] * 1e6
     assert result.value["bars"] == 10_000 and result.value["buys"] == 50
     with capsys.disabled():
         print(
             f"\nsandbox: start-up {startup * 1000:.0f} ms wall "
             f"(child CPU {empty.stats['child_cpu_s'] * 1000:.0f} ms); "
-            f"main() per bar {per_bar_us:.2f} us over 10,000 bars; "
+            f"main() per bar {per_bar_us:.2f} us wall, {per_bar_cpu_us:.2f} us CPU "
+            "over 10,000 bars; "
             f"baseline VM {empty.stats['baseline_vm_mb']} MB"
         )
     assert per_bar_us < 200  # generous: a busy CI box; ~1-3 us on an idle one

@@ -21,6 +21,7 @@ Steps, in order:
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import json
 import os
@@ -176,6 +177,11 @@ def classify(exc: BaseException, filename: str) -> SandboxError:
     message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     if frames:
         return SandboxError("runtime", message, line, details)
+    if isinstance(exc, OSError) and exc.errno == errno.EMFILE:
+        message += (
+            " (no new files can be opened after the lock-down: import what the job needs "
+            "before it, with run_sandboxed(preload=[...]))"
+        )
     tail = traceback.format_exception_only(type(exc), exc)
     return SandboxError(
         "crash",

@@ -260,15 +260,21 @@ def _refuse_attribute(obj: object, name: str) -> str | None:
 
 
 _MISSING = object()
+# Names that need a closer look; every other public name takes the fast path.
+_CHECKED_NAMES = DENIED_ATTRIBUTES | _CLOCK_ATTRIBUTES | {"format", "format_map"}
 
 
 def guarded_getattr(obj: object, name: str, default: Any = _MISSING) -> Any:
-    """`_getattr_` and the `getattr` builtin: refuses internals, never returns a module."""
+    """`_getattr_` and the `getattr` builtin: refuses internals, never returns a module.
+
+    Runs on every attribute read a script makes, so the common case is kept short.
+    """
     if type(name) is not str:
         raise TypeError("attribute name must be a string")
-    reason = _refuse_attribute(obj, name)
-    if reason is not None:
-        raise SandboxViolation(reason)
+    if name[:1] == "_" or name in _CHECKED_NAMES:
+        reason = _refuse_attribute(obj, name)
+        if reason is not None:
+            raise SandboxViolation(reason)
     value = getattr(obj, name) if default is _MISSING else getattr(obj, name, default)
     if isinstance(value, types.ModuleType):
         raise SandboxViolation(f'the attribute "{name}" is a module; strategies cannot use it')
