@@ -191,3 +191,15 @@ def test_bad_initial_balances_are_a_form_error(alice_client, balances, fragment)
 
     assert fragment in " ".join(_errors_for(response, "initial_balances"))
     assert not ExchangeAccount.objects.exists()
+
+
+def test_an_htmx_post_with_errors_renders_only_the_form_partial(alice_client):
+    form = {"exchange": "binance", "label": "", "mode": "paper"}
+
+    response = alice_client.post(CREATE_URL, form, headers={"HX-Request": "true"})
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert page.lstrip().startswith('<article id="account-form">')
+    assert "<html" not in page
+    assert "This field is required." in page
