@@ -120,7 +120,7 @@ def _fork() -> None:
 
 def die_by_signal(ctx: JobContext) -> None:
     ctx.main(None, ctx.params)
-    os.kill(os.getpid(), signal.SIGSEGV)
+    os.kill(os.getpid(), getattr(signal, (ctx.data or {}).get("signal", "SIGSEGV")))
 
 
 def return_unserialisable(ctx: JobContext) -> Any:

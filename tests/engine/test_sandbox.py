@@ -440,11 +440,29 @@ def test_deep_recursion_is_a_runtime_error_with_a_short_trace() -> None:
 # --------------------------------------------------------------------------- crashes
 
 
-def test_a_child_killed_by_a_signal_is_a_crash() -> None:
-    result = run("def main(sdk, params):\n    pass\n", job=f"{JOBS}:die_by_signal")
+@pytest.mark.parametrize("signame", ["SIGSEGV", "SIGKILL", "SIGABRT"])
+def test_a_child_killed_by_a_signal_is_a_crash(signame: str) -> None:
+    result = run(
+        "def main(sdk, params):\n    pass\n",
+        job=f"{JOBS}:die_by_signal",
+        data={"signal": signame},
+    )
     error = expect_error(result, "crash")
-    assert "SIGSEGV" in error.message
+    assert signame in error.message
     assert_parent_carries_on()
+
+
+def test_concurrent_runs_are_independent() -> None:
+    """A worker thread's breach ends only its own run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    loop = "def main(sdk, params):\n    while True:\n        pass\n"
+    bomb = "def main(sdk, params):\n    x = [0] * 10**10\n"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(run, source) for source in (loop, GOOD, bomb, GOOD)]
+        results = [f.result() for f in futures]
+    assert [r.error.kind if r.error else "ok" for r in results] == ["cpu", "ok", "memory", "ok"]
+    assert results[1].value == results[3].value
 
 
 def test_a_result_that_is_not_json_is_a_crash_not_a_hang() -> None:

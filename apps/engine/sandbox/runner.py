@@ -222,9 +222,10 @@ def _from_exit(child: _ChildExit, limits: SandboxLimits) -> SandboxError:
         return SandboxError("crash", "the job's reply exceeded the size limit", None, details)
     if child.status < 0:
         sig = -child.status
-        if sig == signal.SIGXCPU or (
-            sig == signal.SIGKILL and child.cpu_s >= limits.cpu_seconds * 0.9
-        ):
+        # The child sets soft RLIMIT_CPU >= cpu_seconds and hard = soft + 2 s: a SIGKILL
+        # after that much CPU is the kernel's hard limit, anything else is a crash.
+        hard_limit_hit = sig == signal.SIGKILL and child.cpu_s >= limits.cpu_seconds + 1.9
+        if sig == signal.SIGXCPU or hard_limit_hit:
             return SandboxError(
                 "cpu",
                 f"the script used up its CPU-time limit of {limits.cpu_seconds:g} s",
