@@ -211,6 +211,10 @@ def test_charlie_gets_404_on_pages_and_csv(charlie_client, done_task):
         f"/api/backtests/{done_task.pk}/",
     ):
         assert charlie_client.get(url).status_code == 404, url
+    queued = BacktestTask.objects.filter(pk=done_task.pk)
+    queued.update(status="running")
+    assert charlie_client.post(f"/backtests/{done_task.pk}/cancel/").status_code == 404
+    assert queued.get().status == "running"
 
 
 def test_the_api_creates_and_names_bad_fields(
