@@ -29,6 +29,9 @@ class ExchangeAccount(BaseModel):
     key_fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
     # The key's last four characters, the only part ever displayed.
     key_last4 = models.CharField(max_length=4, blank=True)
+    # Whether the exchange reported an IP allowlist on the key when it was checked; keys
+    # without one work from anywhere, so the detail page suggests adding one.
+    key_ip_restricted = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -101,7 +101,7 @@ def _check_key(
     api_secret: str,
     passphrase: str,
     exclude_account_id: int | None = None,
-) -> None:
+) -> ccxt_live.KeyPermissions:
     """Refuse an empty, duplicate, broken or withdrawal-enabled key. Writes only on refusal."""
     if not api_key:
         raise ApplicationError(
@@ -126,6 +126,7 @@ def _check_key(
             owner=owner, exchange=exchange, mode=mode, label=label, masked_key=mask(api_key)
         )
         raise ApplicationError(WITHDRAWAL_KEY_MESSAGE, field="api_key")
+    return permissions
 
 
 @transaction.atomic
@@ -178,13 +179,14 @@ def exchange_account_create(
     with transaction.atomic():
         _check_quota(owner=owner)
     balances: dict[str, Decimal] = {}
+    ip_restricted = False
     if mode == Mode.PAPER:
         balances = _validate_balances(
             DEFAULT_PAPER_BALANCES if initial_balances is None else initial_balances
         )
         api_key = api_secret = passphrase = ""
     else:
-        _check_key(
+        ip_restricted = _check_key(
             owner=owner,
             exchange=exchange,
             mode=mode,
@@ -192,7 +194,7 @@ def exchange_account_create(
             api_key=api_key,
             api_secret=api_secret,
             passphrase=passphrase,
-        )
+        ).ip_restricted
     account = ExchangeAccount(
         owner=owner,
         exchange=exchange,
@@ -203,6 +205,7 @@ def exchange_account_create(
         passphrase=passphrase or None,
         key_fingerprint=fingerprint(api_key) if api_key else "",
         key_last4=api_key[-4:] if len(api_key) > 4 else "",
+        key_ip_restricted=ip_restricted,
     )
     return _exchange_account_insert(account=account, balances=balances)
 
@@ -248,7 +251,7 @@ def exchange_account_rotate_keys(
         raise ApplicationError("Paper accounts have no keys to replace.")
     api_key, api_secret, passphrase = api_key.strip(), api_secret.strip(), passphrase.strip()
     _register_secrets(api_key, api_secret, passphrase)
-    _check_key(
+    permissions = _check_key(
         owner=account.owner,
         exchange=account.exchange,
         mode=account.mode,
@@ -258,6 +261,7 @@ def exchange_account_rotate_keys(
         passphrase=passphrase,
         exclude_account_id=account.pk,
     )
+    account.key_ip_restricted = permissions.ip_restricted
     return _exchange_account_keys_save(
         account=account,
         acting_user=acting_user,
@@ -286,6 +290,7 @@ def _exchange_account_keys_save(
                     "passphrase",
                     "key_fingerprint",
                     "key_last4",
+                    "key_ip_restricted",
                     "updated_at",
                 ]
             )

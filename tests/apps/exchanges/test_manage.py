@@ -137,3 +137,24 @@ def test_pages_need_a_login(client, paper_account):
 
     assert response.status_code == 302
     assert reverse("accounts:login") in response["Location"]
+
+
+@pytest.mark.parametrize("ip_restricted", [True, False])
+def test_the_detail_page_suggests_an_ip_allowlist_only_when_the_key_has_none(
+    alice, alice_client, fake_exchange, ip_restricted
+):
+    fake_exchange.key_permissions.ip_restricted = ip_restricted
+    api_key, api_secret = new_key()
+    account = exchange_account_create(
+        owner=alice,
+        exchange="bybit",
+        label="Bybit",
+        mode="live",
+        api_key=api_key,
+        api_secret=api_secret,
+    )
+
+    page = alice_client.get(reverse("exchanges:detail", args=[account.pk])).content.decode()
+
+    assert account.key_ip_restricted is ip_restricted
+    assert ('id="no-ip-allowlist"' in page) is not ip_restricted
