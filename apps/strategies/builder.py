@@ -68,6 +68,11 @@ class Operand:
         return spec.outputs if spec is not None else ()
 
     @property
+    def description(self) -> str:
+        spec = INDICATORS.get(self.indicator)
+        return spec.description if spec is not None else ""
+
+    @property
     def has_errors(self) -> bool:
         return bool(self.errors) or any(p.error for p in self.params)
 
@@ -238,6 +243,9 @@ def _parse_operand(fields: Mapping[str, str], side: str) -> Operand:
         operand.indicator = name if name in INDICATORS else DEFAULT_INDICATOR
         prefix = f"{side}_p_"
         given = {k[len(prefix) :]: v.strip() for k, v in fields.items() if k.startswith(prefix)}
+        if fields.get(f"{side}_shown", operand.indicator) != operand.indicator:
+            # The indicator was just switched: its parameters start from their defaults.
+            given = {}
         operand.params = indicator_params(operand.indicator, given)
         outputs = operand.outputs
         output = fields.get(f"{side}_output", "")

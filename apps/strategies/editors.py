@@ -292,6 +292,9 @@ class ConditionsEditor(Editor):
             "json_text": self.json_text,
             "json_base": self.json_text if not self.json_errors else "",
             "json_errors": self.json_errors,
+            "tree_problem_count": sum(
+                len(node.errors) for root in self.trees.values() for node in root.walk()
+            ),
             "json_open": self.json_open or bool(self.json_errors),
             "params_json": json.dumps(self.params) if self.params else "",
             **builder.builder_context(),
