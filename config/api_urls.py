@@ -3,6 +3,8 @@
 from django.urls import include, path
 
 urlpatterns = [
+    path("me/", include("apps.accounts.api.urls")),
     path("exchange-accounts/", include("apps.exchanges.api.urls")),
+    path("strategies/", include("apps.strategies.api.urls")),
     path("backtests/", include("apps.backtests.api.urls")),
 ]
