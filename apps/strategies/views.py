@@ -90,6 +90,7 @@ def _editor_page(request: HttpRequest, *, kind: str, strategy: Strategy | None) 
         "latest": latest,
         "meta": meta,
         "editor_errors": editor.errors,
+        "invalid": status == 400,
         **editor.context(),
     }
     page = "strategies/editor.html"

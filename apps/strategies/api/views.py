@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -75,11 +75,13 @@ def _serializer_problems(errors: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 class StrategyListCreateApi(APIView):
+    @extend_schema_serializer(component_name="StrategyCreateInput")
     class InputSerializer(SpecInputSerializer):
         name = serializers.CharField(max_length=100)
         kind = serializers.ChoiceField(choices=StrategyKind.values)
         description = serializers.CharField(required=False, allow_blank=True, default="")
 
+    @extend_schema_serializer(component_name="StrategyListItem")
     class OutputSerializer(StrategyOutputSerializer):
         latest_number = serializers.IntegerField()
 
@@ -105,6 +107,7 @@ class StrategyListCreateApi(APIView):
 
 
 class StrategyDetailApi(APIView):
+    @extend_schema_serializer(component_name="StrategyWithVersions")
     class OutputSerializer(StrategyOutputSerializer):
         versions = VersionOutputSerializer(many=True)
 
@@ -119,6 +122,7 @@ class StrategyDetailApi(APIView):
 
 
 class StrategyVersionCreateApi(APIView):
+    @extend_schema_serializer(component_name="StrategyVersionCreateInput")
     class InputSerializer(SpecInputSerializer):
         pass
 
