@@ -281,3 +281,25 @@ def test_charlie_gets_404_on_every_page_of_alices_strategy(charlie_client, cross
     cross_strategy.refresh_from_db()
     assert not cross_strategy.is_archived
     assert "Cross" not in charlie_client.get(reverse("strategies:list")).text
+
+
+def test_applying_json_rebuilds_the_builder_or_shows_its_errors(alice_client):
+    document = {
+        "entry": {"any": [{"left": {"field": "close"}, "op": ">", "right": 100}]},
+        "exit": CROSS_EXIT,
+    }
+    data = builder_post(CROSS_ENTRY, CROSS_EXIT, action="apply_json", json=json.dumps(document))
+    response = alice_client.post(CREATE + "?kind=conditions", data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert 'name="entry__mode" value="any"' in response.text
+    assert 'id="entry-0__left_field"' in response.text
+    assert 'id="entry-0__right_value" value="100"' in response.text
+
+    document["entry"]["any"][0]["op"] = "equals"
+    data = builder_post(CROSS_ENTRY, CROSS_EXIT, action="apply_json", json=json.dumps(document))
+    response = alice_client.post(CREATE + "?kind=conditions", data, HTTP_HX_REQUEST="true")
+    assert "entry.any[0].op: unknown operator &#x27;equals&#x27;" in response.text
+    # The builder keeps what it had; the JSON keeps what was typed.
+    assert 'name="entry__mode" value="all"' in response.text
+    assert "&quot;equals&quot;" in response.text
+    _nothing_written()
