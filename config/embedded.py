@@ -9,6 +9,7 @@ data stays for the next run. Nothing here is imported by Django.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -41,7 +42,9 @@ def _wait_for_port(port: int, seconds: float) -> None:
 
 
 def _say(message: str) -> None:
-    print(f"[embedded] {message}", file=sys.stderr, flush=True)
+    # After SIGHUP the terminal may be gone; stopping the servers matters more than saying so.
+    with contextlib.suppress(OSError):
+        print(f"[embedded] {message}", file=sys.stderr, flush=True)
 
 
 @dataclass

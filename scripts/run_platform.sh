@@ -25,4 +25,8 @@ echo "$login"
   done
 ) & )
 
+# A closed terminal sends SIGHUP to the whole foreground group, and honcho would die of it
+# and orphan web, worker and beat. Ignore it here: config.embedded passes it on to honcho as
+# SIGTERM, which stops the processes before the embedded servers go down.
+trap '' HUP
 exec honcho start -f Procfile
