@@ -269,6 +269,14 @@ class ConditionsEditor(Editor):
         if self.document is not None:
             return dict(self.document)
         document = builder.trees_json(self.trees)
+        latest = self.latest
+        if latest is not None and latest.entry is not None:
+            # The builder spells some trees differently (a bare number becomes {"value": n},
+            # defaults are written out, the root is always a group). When the person changed
+            # nothing, keep the latest version's own spelling so it counts as "no changes".
+            as_loaded = builder.trees_json(builder.load_trees(latest.entry, latest.exit))
+            if as_loaded == document:
+                document = {"entry": latest.entry, "exit": latest.exit}
         return {"entry": document["entry"], "exit": document["exit"], "params": self.params}
 
     def add_problems(self, problems: list[tuple[str, str]]) -> None:

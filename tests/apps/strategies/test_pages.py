@@ -303,3 +303,28 @@ def test_applying_json_rebuilds_the_builder_or_shows_its_errors(alice_client):
     assert 'name="entry__mode" value="all"' in response.text
     assert "&quot;equals&quot;" in response.text
     _nothing_written()
+
+
+def test_an_untouched_builder_is_no_change_for_a_tree_spelled_differently(alice_client, alice):
+    from apps.strategies.services import strategy_create
+
+    entry = {"left": {"indicator": "rsi"}, "op": "<", "right": 30}
+    strategy, _ = strategy_create(
+        owner=alice, name="Terse", kind="conditions", entry=entry, exit=CROSS_EXIT
+    )
+    edit = reverse("strategies:edit", args=[strategy.pk])
+    loaded = builder_post(
+        {
+            "all": [
+                {
+                    "left": {"indicator": "rsi", "params": {"period": 14}},
+                    "op": "<",
+                    "right": {"value": 30},
+                }
+            ]
+        },
+        CROSS_EXIT,
+    )
+    response = alice_client.post(edit, loaded, follow=True)
+    assert "No changes" in response.text
+    assert strategy.versions.count() == 1
