@@ -137,25 +137,30 @@ def backtest_pair_chart_data(
             strict=True,
         )
     ]
+    # Arrows only: numbered labels on hundreds of trades would hide the candles. Stops and
+    # other non-signal exits get a short tag so they stand out.
+    tags = {"stop_loss": "SL", "take_profit": "TP", "trailing_stop": "TS", "max_drawdown": "DD"}
     markers = []
-    for trade in pair.trades.order_by("number"):
+    for entry, exit_time, reason in pair.trades.order_by("number").values_list(
+        "entry_time", "exit_time", "exit_reason"
+    ):
         markers.append(
             {
-                "time": int(trade.entry_time.timestamp()),
+                "time": int(entry.timestamp()),
                 "position": "belowBar",
                 "color": "#16a34a",
                 "shape": "arrowUp",
-                "text": f"Buy #{trade.number}",
+                "text": "",
             }
         )
-        if trade.exit_time is not None:
+        if exit_time is not None:
             markers.append(
                 {
-                    "time": int(trade.exit_time.timestamp()),
+                    "time": int(exit_time.timestamp()),
                     "position": "aboveBar",
                     "color": "#dc2626",
                     "shape": "arrowDown",
-                    "text": f"Sell #{trade.number} ({trade.exit_reason})",
+                    "text": tags.get(reason, ""),
                 }
             )
     markers.sort(key=lambda m: m["time"])

@@ -39,7 +39,7 @@ from apps.backtests.services import BacktestInvalid, backtest_task_cancel, backt
 from apps.market.selectors import candles_load
 
 PAIR_FIELD = re.compile(r"^pairs\[(\d+)\]\.(\w+)$")
-TRADES_PER_PAGE = 100
+TRADES_PER_PAGE = 50
 
 
 def _template(request: HttpRequest, page: str, partial: str) -> str:

@@ -270,3 +270,19 @@ def test_the_api_returns_status_and_results(alice_client, done_task):
     assert data["metrics"]["trade_count"] == sum(p["metrics"]["trade_count"] for p in data["pairs"])
     listing = alice_client.get("/api/backtests/").json()
     assert [t["id"] for t in listing["results"]] == [done_task.pk]
+
+
+def test_the_admin_shows_tasks_with_pairs_inline_read_only(client, done_task):
+    from tests.factories import UserFactory
+
+    staff = UserFactory(email="ops@example.com", is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    assert client.get("/admin/backtests/backtesttask/").status_code == 200
+    page = client.get(f"/admin/backtests/backtesttask/{done_task.pk}/change/").content.decode()
+    assert "BTC/USDT" in page and "BNB/USDT" in page
+    assert 'name="name"' not in page  # read-only: no inputs
+    pair = done_task.pairs.first()
+    assert client.get(f"/admin/backtests/backtestpair/{pair.pk}/change/").status_code == 200
+    assert (
+        client.get(f"/admin/backtests/backtestresult/{pair.result.pk}/change/").status_code == 200
+    )

@@ -1,0 +1,141 @@
+"""A trader backtests a condition strategy on two pairs in a real browser, with a real Celery
+worker: the form (adding a pair over HTMX), the live progress bar, then the results with the
+K-line chart and its entry/exit markers, the equity and drawdown charts and the metrics.
+
+The worker is started only after the task is queued, so the page is seen waiting and then
+updating by itself. pytest-django's live server speaks HTTP only, so the page follows the run
+through its HTTP polling fallback here; tests/apps/backtests/test_consumer.py covers the
+websocket push.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from apps.engine.templates import template_get
+from apps.strategies.services import strategy_create
+from tests.apps.backtests.conftest import import_pair_candles
+from tests.apps.common.processes import subprocess_env
+from tests.browser.conftest import log_in, screenshot_path
+from tests.conftest import PASSWORD
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+RUN_TIMEOUT_MS = 90_000
+
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "backtests", "-c", "1"]
+
+
+def start_worker(log: Path) -> subprocess.Popen:
+    """A real worker on the `backtests` queue, on this test's database (ops' subprocess_env)."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            WORKER,
+            cwd=ROOT,
+            env=subprocess_env(key_prefix="tltest-backtests"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so the prefork child stops with it
+        )
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def condition_version(owner):
+    sma = template_get("sma_cross")
+    _strategy, version = strategy_create(
+        owner=owner,
+        name="Trend follower",
+        kind="conditions",
+        entry=sma.entry,
+        exit=sma.exit,
+        params={"fast": 10, "slow": 30},
+    )
+    return version
+
+
+def test_a_trader_runs_a_two_pair_backtest_and_reads_the_results(page, external_requests, tmp_path):
+    user = UserFactory(email="trader@example.com", password=PASSWORD)
+    version = condition_version(user)
+    import_pair_candles()
+
+    log_in(page, email=user.email, password=PASSWORD)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Backtests").click()
+    expect(page.locator("#no-backtests")).to_be_visible()
+    page.locator("#no-backtests").get_by_role("button", name="New backtest").click()
+
+    page.get_by_label("Name").fill("Majors, autumn to spring")
+    page.locator("[name=start]").fill("2020-09-01")
+    page.locator("[name=end]").fill("2021-02-28")
+    page.locator("[name=pairs-0-symbol]").fill("BTC/USDT")
+    page.locator("[name=pairs-0-strategy_version]").select_option(str(version.pk))
+    page.get_by_role("button", name="+ Add pair").click()
+    second = page.locator("#pair-1")
+    expect(second).to_be_visible()
+    # The new pair starts with the first one's settings; only the symbol is left to type.
+    expect(second.locator("[name=pairs-1-taker_fee]")).to_have_value("0.1")
+    second.locator("[name=pairs-1-symbol]").fill("BNB/USDT")
+    page.screenshot(path=screenshot_path("backtest-create"), full_page=True)
+    page.get_by_role("button", name="Run backtest").click()
+
+    expect(page).to_have_url(re.compile(r"/backtests/\d+/$"))
+    progress = page.locator("#bt-progress")
+    expect(progress).to_have_attribute("data-status", "queued")
+    expect(progress.locator("progress")).to_be_visible()
+    expect(page.get_by_role("button", name="Cancel")).to_be_visible()
+
+    worker = start_worker(tmp_path / "worker.log")
+    try:
+        # The bar fills and the page swaps in the results by itself, without a reload.
+        expect(page.locator("#bt-progress")).to_have_attribute(
+            "data-status", "done", timeout=RUN_TIMEOUT_MS
+        )
+        expect(page.locator("#task-metrics")).to_be_visible(timeout=10_000)
+    except AssertionError:
+        print((tmp_path / "worker.log").read_text()[-4000:])
+        raise
+    finally:
+        stop_worker(worker)
+
+    page.wait_for_function("document.body.dataset.chartsReady === '2'")
+    expect(page.locator("#bt-equity canvas").first).to_be_visible()
+    expect(page.locator("#pair-table tbody tr")).to_have_count(2)
+    expect(page.locator("#task-metrics")).to_contain_text("Sharpe")
+    page.screenshot(path=screenshot_path("backtest-detail"), full_page=True)
+
+    page.locator("#pair-table").get_by_role("link", name="Chart & trades →").first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("BTC/USDT")
+    page.wait_for_function("document.body.dataset.chartsReady === '3'")
+    markers = int(page.locator("#bt-kline").get_attribute("data-markers"))
+    trades = version.backtest_pairs.get(symbol="BTC/USDT").trades
+    closed = trades.exclude(exit_time=None).count()
+    assert markers == trades.count() + closed > 10
+    for label in ("Total return", "Win rate", "Profit factor", "Max drawdown", "Buy and hold"):
+        expect(page.locator("#metrics")).to_contain_text(label)
+    page.screenshot(path=screenshot_path("backtest-pair"), full_page=True)
+
+    # Sorting the trades by P&L, biggest first, happens in place.
+    page.locator("#trade-table").get_by_role("link", name="P&L").click()
+    page.locator("#trade-table").get_by_role("link", name="P&L ▲").click()
+    expect(page).to_have_url(re.compile(r"sort=pnl&dir=desc"))
+    best = trades.order_by("-pnl").first()
+    expect(page.locator("#trade-table tbody tr").first.locator("td").first).to_have_text(
+        str(best.number)
+    )
+    assert external_requests == []
