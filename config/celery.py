@@ -4,6 +4,9 @@ from celery import Celery
 
 from apps.common.celery_signals import WorkerHeartbeat
 
+# Worker and beat default to dev settings. Importing this module (config/__init__ does)
+# must not leak that default into child processes: config.embedded clears it again.
+SETTINGS_DEFAULTED_HERE = "DJANGO_SETTINGS_MODULE" not in os.environ
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
 app = Celery("tradeloop")

@@ -245,6 +245,12 @@ def _run_child(command: list[str], env: dict[str, str]) -> int:
 
 def run(command: list[str]) -> int:
     env = dict(os.environ)
+    from config.celery import SETTINGS_DEFAULTED_HERE
+
+    if SETTINGS_DEFAULTED_HERE:
+        # Set only because importing `config` imports Celery; the command picks its own
+        # (pytest reads its ini, manage.py and run_platform.sh their defaults).
+        env.pop("DJANGO_SETTINGS_MODULE", None)
     services: list[EmbeddedPostgres | EmbeddedRedis] = []
     try:
         _start_services(env, services)

@@ -10,6 +10,7 @@ export TRADELOOP_SITE_URL="${TRADELOOP_SITE_URL:-http://127.0.0.1:${TRADELOOP_PO
 
 python manage.py migrate --noinput
 python manage.py collectstatic --noinput -v 0
+python manage.py load_demo_candles
 login="$(python manage.py seed_demo)"
 echo "$login"
 
