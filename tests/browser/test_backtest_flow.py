@@ -139,3 +139,120 @@ def test_a_trader_runs_a_two_pair_backtest_and_reads_the_results(page, external_
         str(best.number)
     )
     assert external_requests == []
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_process(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_for_http(url: str, seconds: float = 30) -> None:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {seconds} s")
+
+
+def test_progress_reaches_the_page_over_the_websocket_alone(chromium, tmp_path):
+    """Daphne (the real ASGI stack) and a worker, both in development settings so they share
+    the channel layer; HTTP polling is blocked, so only the websocket can move the page."""
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    user = UserFactory(email="live@example.com")
+    # Hashed for the development settings daphne runs with (the test settings use MD5).
+    user.password = PBKDF2PasswordHasher().encode(PASSWORD, "backtestwssalt")
+    user.save(update_fields=["password"])
+    version = condition_version(user)
+    import_pair_candles()
+    from datetime import UTC, datetime
+
+    from apps.backtests.services import backtest_task_create
+    from tests.apps.backtests.conftest import pair_input
+
+    env = subprocess_env(key_prefix="tltest-backtests-ws") | {
+        "DJANGO_SETTINGS_MODULE": "config.settings.dev",
+        "TRADELOOP_CHANNELS_PREFIX": "tlbtws",
+    }
+    port = free_port()
+    web = start_process(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "config.asgi:application",
+        ],
+        tmp_path / "web.log",
+        env,
+    )
+    worker = None
+    context = chromium.new_context(base_url=f"http://127.0.0.1:{port}")
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/")
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        polls: list[str] = []
+
+        def block_polling(route):
+            polls.append(route.request.url)
+            route.abort()
+
+        page.route("**/progress/", block_polling)
+        log_in(page, email=user.email, password=PASSWORD)
+        with page.expect_event("websocket") as socket_info:
+            task = backtest_task_create(
+                owner=user,
+                name="Over the socket",
+                exchange="binance",
+                market_type="spot",
+                start=datetime(2020, 9, 1, tzinfo=UTC),
+                end=datetime(2021, 3, 1, tzinfo=UTC),
+                pairs=[pair_input(version), pair_input(version, "BNB/USDT")],
+            )
+            page.goto(f"/backtests/{task.pk}/")
+        assert socket_info.value.url.endswith(f"/ws/backtests/{task.pk}/")
+        expect(page.locator("#bt-progress")).to_have_attribute("data-status", "queued")
+
+        worker = start_process(WORKER, tmp_path / "worker.log", env)
+        expect(page.locator("#bt-progress")).to_have_attribute(
+            "data-status", "done", timeout=RUN_TIMEOUT_MS
+        )
+        expect(page.locator("#task-metrics")).to_be_visible(timeout=10_000)
+        page.wait_for_function("document.body.dataset.chartsReady === '2'")
+        assert polls, "the page should have tried to poll (and been refused)"
+    except AssertionError:
+        for name in ("web", "worker"):
+            log = tmp_path / f"{name}.log"
+            if log.exists():
+                print(f"--- {name} ---\n{log.read_text()[-3000:]}")
+        raise
+    finally:
+        context.close()
+        for process in (worker, web):
+            if process is not None:
+                stop_worker(process)
