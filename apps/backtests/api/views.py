@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -24,6 +24,7 @@ from apps.backtests.services import BacktestInvalid, PairInput, backtest_task_cr
 FRACTION = {"max_digits": 12, "decimal_places": 8, "min_value": Decimal(0)}
 
 
+@extend_schema_serializer(component_name="BacktestPairInput")
 class PairInputSerializer(serializers.Serializer):
     symbol = serializers.CharField(max_length=64)
     timeframe = serializers.CharField(max_length=8)
@@ -55,6 +56,7 @@ class PairInputSerializer(serializers.Serializer):
         return PairInput(**values)
 
 
+@extend_schema_serializer(component_name="BacktestPair")
 class PairOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     symbol = serializers.CharField()
@@ -75,11 +77,13 @@ class PairOutputSerializer(serializers.Serializer):
     status = serializers.CharField()
     metrics = serializers.SerializerMethodField()
 
+    @extend_schema_field(serializers.JSONField(allow_null=True))
     def get_metrics(self, pair: BacktestPair) -> dict[str, Any] | None:
         result = getattr(pair, "result", None) if hasattr(pair, "result") else None
         return None if result is None else result.metrics
 
 
+@extend_schema_serializer(component_name="BacktestTask")
 class TaskOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -96,10 +100,11 @@ class TaskOutputSerializer(serializers.Serializer):
     metrics = serializers.JSONField(allow_null=True, help_text="aggregate over all pairs")
 
 
+@extend_schema_serializer(component_name="BacktestTaskDetail")
 class TaskDetailOutputSerializer(TaskOutputSerializer):
     pairs = serializers.SerializerMethodField()
 
-    @extend_schema(responses=PairOutputSerializer(many=True))
+    @extend_schema_field(PairOutputSerializer(many=True))
     def get_pairs(self, task: BacktestTask) -> list[dict[str, Any]]:
         return PairOutputSerializer(backtest_task_with_pairs(task=task), many=True).data
 
@@ -114,6 +119,7 @@ def invalid_response(error: BacktestInvalid) -> Response:
 class BacktestTaskListApi(APIView):
     """Your backtests (GET), or start one (POST): it is queued and runs on the worker."""
 
+    @extend_schema_serializer(component_name="BacktestTaskCreateInput")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=120)
         exchange = serializers.CharField(max_length=32, default="binance")
