@@ -1,9 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import transaction
 
-from apps.accounts.models import User
-from apps.audit.services import audit_record
+from apps.dashboard.services import demo_data_seed, demo_user_ensure
 
 
 class Command(BaseCommand):
@@ -11,19 +9,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         email, password = settings.DEMO_USER_EMAIL, settings.DEMO_USER_PASSWORD
-        with transaction.atomic():
-            user = User.objects.filter(email=email).first()
-            if user is None:
-                user = User.objects.create_user(email=email, password=password, display_name="Demo")
-                audit_record(
-                    event_type="user.demo_created",
-                    actor=None,
-                    owner=user,
-                    target=user,
-                    actor_label="seed_demo",
-                )
+        user = demo_user_ensure(email=email, password=password)
+        added = demo_data_seed(user=user)
         banner = "=" * 64
-        self.stdout.write(
-            f"{banner}\n tradeloop is starting on {settings.SITE_URL}\n"
-            f" demo login: {email}  /  {password}\n{banner}"
-        )
+        lines = [
+            banner,
+            f" tradeloop is starting on {settings.SITE_URL}",
+            f" demo login: {email}  /  {password}",
+        ]
+        lines += [f" demo data added: {item}" for item in added]
+        self.stdout.write("\n".join([*lines, banner]))
