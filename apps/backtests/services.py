@@ -331,7 +331,8 @@ def backtest_task_run(*, task_id: int) -> bool:
         logger.info("backtest %s was not queued any more; nothing to do", task_id)
         return False
     task = BacktestTask.objects.select_related("owner").get(pk=task_id)
-    publish_progress(progress_state(task))
+    first = task.pairs.order_by("position").first()
+    publish_progress(progress_state(task, current=first.label if first else ""))
     try:
         _run_pairs(task)
     except BacktestCancelled:

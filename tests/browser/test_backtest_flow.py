@@ -138,6 +138,10 @@ def test_a_trader_runs_a_two_pair_backtest_and_reads_the_results(page, external_
     expect(page.locator("#trade-table tbody tr").first.locator("td").first).to_have_text(
         str(best.number)
     )
+    page.screenshot(path=screenshot_path("backtest-pair-sorted"), full_page=True)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Backtests").click()
+    expect(page.locator("#backtest-list")).to_contain_text("Majors, autumn to spring")
+    page.screenshot(path=screenshot_path("backtest-list"), full_page=True)
     assert external_requests == []
 
 
