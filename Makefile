@@ -50,6 +50,8 @@ check: install
 	  KEY_FINGERPRINT_PEPPER=ci-dummy-pepper \
 	  $(EMBED) $(BIN)/python manage.py check --deploy --fail-level WARNING
 	DJANGO_SETTINGS_MODULE=config.settings.test $(EMBED) $(BIN)/python manage.py makemigrations --check --dry-run
+	# API-1: the OpenAPI schema is valid and drf-spectacular has nothing to warn about.
+	DJANGO_SETTINGS_MODULE=config.settings.test $(EMBED) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 pytest: install browser
 	$(EMBED) $(BIN)/pytest $(PYTEST_ARGS)

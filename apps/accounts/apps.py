@@ -6,4 +6,7 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self) -> None:
-        from apps.accounts import receivers  # noqa: F401  (connects the auth audit receivers)
+        from apps.accounts import (
+            receivers,  # noqa: F401  (connects the auth audit receivers)
+            schema,  # noqa: F401  (registers the OpenAPI scheme)
+        )
