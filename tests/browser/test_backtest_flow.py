@@ -8,9 +8,7 @@ through its HTTP polling fallback here; tests/apps/backtests/test_consumer.py co
 websocket push.
 """
 
-import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +19,7 @@ from playwright.sync_api import expect
 from apps.engine.templates import template_get
 from apps.strategies.services import strategy_create
 from tests.apps.backtests.conftest import import_pair_candles
-from tests.apps.common.processes import subprocess_env
+from tests.apps.common.processes import process_group_stop, process_start, subprocess_env
 from tests.browser.conftest import log_in, screenshot_path
 from tests.conftest import PASSWORD
 from tests.factories import UserFactory
@@ -35,26 +33,8 @@ WORKER = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "backt
 
 
 def start_worker(log: Path) -> subprocess.Popen:
-    """A real worker on the `backtests` queue, on this test's database (ops' subprocess_env)."""
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            WORKER,
-            cwd=ROOT,
-            env=subprocess_env(key_prefix="tltest-backtests"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # so the prefork child stops with it
-        )
-
-
-def stop_worker(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    """A real worker on the `backtests` queue, on this test's database."""
+    return process_start(WORKER, env=subprocess_env(key_prefix="tltest-backtests"), log=log)
 
 
 def condition_version(owner):
@@ -111,7 +91,7 @@ def test_a_trader_runs_a_two_pair_backtest_and_reads_the_results(page, external_
         print((tmp_path / "worker.log").read_text()[-4000:])
         raise
     finally:
-        stop_worker(worker)
+        process_group_stop(worker)
 
     page.wait_for_function("document.body.dataset.chartsReady === '2'")
     expect(page.locator("#bt-equity canvas").first).to_be_visible()
@@ -153,18 +133,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_process(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
 def wait_for_http(url: str, seconds: float = 30) -> None:
     import time
     import urllib.request
@@ -200,20 +168,8 @@ def test_progress_reaches_the_page_over_the_websocket_alone(chromium, tmp_path):
         "TRADELOOP_CHANNELS_PREFIX": "tlbtws",
     }
     port = free_port()
-    web = start_process(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "config.asgi:application",
-        ],
-        tmp_path / "web.log",
-        env,
-    )
+    daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+    web = process_start([*daphne, "config.asgi:application"], env=env, log=tmp_path / "web.log")
     worker = None
     context = chromium.new_context(base_url=f"http://127.0.0.1:{port}")
     try:
@@ -242,7 +198,7 @@ def test_progress_reaches_the_page_over_the_websocket_alone(chromium, tmp_path):
         assert socket_info.value.url.endswith(f"/ws/backtests/{task.pk}/")
         expect(page.locator("#bt-progress")).to_have_attribute("data-status", "queued")
 
-        worker = start_process(WORKER, tmp_path / "worker.log", env)
+        worker = process_start(WORKER, env=env, log=tmp_path / "worker.log")
         expect(page.locator("#bt-progress")).to_have_attribute(
             "data-status", "done", timeout=RUN_TIMEOUT_MS
         )
@@ -259,4 +215,4 @@ def test_progress_reaches_the_page_over_the_websocket_alone(chromium, tmp_path):
         context.close()
         for process in (worker, web):
             if process is not None:
-                stop_worker(process)
+                process_group_stop(process)

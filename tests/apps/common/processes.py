@@ -1,6 +1,9 @@
 """Environment for subprocesses that must see this test's database and Redis key space."""
 
 import os
+import signal
+import subprocess
+from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
@@ -27,3 +30,30 @@ def subprocess_env(*, key_prefix: str) -> dict[str, str]:
         "REDIS_URL": settings.REDIS_URL,
         "TRADELOOP_CACHE_PREFIX": key_prefix,
     }
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def process_start(command: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start a platform process (worker, beat, daphne) in its own session, output to `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so the whole prefork tree can be stopped together
+        )
+
+
+def process_group_stop(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM the process group, then SIGKILL it if it has not ended in `timeout` s."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

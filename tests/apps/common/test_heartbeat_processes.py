@@ -1,10 +1,7 @@
 """A real `celery worker` and `celery beat`, started from the Procfile's own command lines,
 make /healthz report all ok; their heartbeats are what turns it green."""
 
-import os
 import shlex
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.apps.common.processes import subprocess_env
+from tests.apps.common.processes import process_group_stop, process_start, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[3]
 # Generous for a loaded CI machine; on an idle one both are up in under 10 s.
@@ -27,28 +24,6 @@ def procfile_command(name: str) -> list[str]:
             assert argv[0] == "celery"
             return [sys.executable, "-m", "celery", *argv[1:]]
     raise AssertionError(f"no {name} in Procfile")
-
-
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # so the whole prefork tree can be stopped together
-        )
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def wait_until_healthy(client) -> dict:
@@ -67,8 +42,8 @@ def wait_until_healthy(client) -> dict:
 def test_real_worker_and_beat_turn_healthz_green(client, health_prefix, health_redis, tmp_path):
     assert client.get("/healthz").status_code == 503  # nothing has beaten yet
     env = subprocess_env(key_prefix=health_prefix)
-    worker = start(procfile_command("worker"), env, tmp_path / "worker.log")
-    beat = start(procfile_command("beat"), env, tmp_path / "beat.log")
+    worker = process_start(procfile_command("worker"), env=env, log=tmp_path / "worker.log")
+    beat = process_start(procfile_command("beat"), env=env, log=tmp_path / "beat.log")
     try:
         body = wait_until_healthy(client)
         for process, name in ((worker, "worker"), (beat, "beat")):
@@ -78,8 +53,8 @@ def test_real_worker_and_beat_turn_healthz_green(client, health_prefix, health_r
             print(f"--- {name} log ---\n{(tmp_path / f'{name}.log').read_text()[-4000:]}")
         raise
     finally:
-        stop(worker)
-        stop(beat)
+        process_group_stop(worker, timeout=20)
+        process_group_stop(beat, timeout=20)
 
     assert body["checks"]["worker"]["age_seconds"] < settings.HEARTBEAT_STALE_AFTER_SECONDS
     assert body["checks"]["beat"]["age_seconds"] < settings.HEARTBEAT_STALE_AFTER_SECONDS
