@@ -53,8 +53,11 @@ check: install
 	# API-1: the OpenAPI schema is valid and drf-spectacular has nothing to warn about.
 	DJANGO_SETTINGS_MODULE=config.settings.test $(EMBED) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
+# Browser tests run in their own pytest processes: Playwright's sync API leaves an event
+# loop in its thread, which later async_to_sync calls (Channels consumers) refuse to share.
 pytest: install browser
-	$(EMBED) $(BIN)/pytest $(PYTEST_ARGS)
+	$(EMBED) $(BIN)/pytest $(PYTEST_ARGS) --ignore=tests/browser
+	$(EMBED) $(BIN)/pytest $(PYTEST_ARGS) tests/browser
 
 test: lint check pytest
 
