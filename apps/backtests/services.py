@@ -29,9 +29,13 @@ from apps.backtests.progress import progress_state, publish_progress
 from apps.common.errors import ApplicationError
 from apps.engine.backtest import BacktestReport, StrategySpec, StrategySpecError, run_backtest
 from apps.engine.conditions import ConditionError
+from apps.engine.event_book import EventConfig
+from apps.engine.sandbox import SandboxError, SandboxLimits, compile_strategy
+from apps.engine.script_backtest import ScriptBacktestError, run_script_backtest
 from apps.engine.simulator import ExecutionConfig, SimulationConfigError
 from apps.market.selectors import candle_series_find, candles_load
 from apps.market.services import series_key_clean
+from apps.strategies.models import StrategyKind
 from apps.strategies.selectors import strategy_version_get_for_user
 
 logger = logging.getLogger(__name__)
@@ -41,6 +45,8 @@ MAX_NAME = 120
 # The simulator names its settings after ExecutionConfig; pairs name them after columns.
 CONFIG_FIELD_NAMES = {"cash": "initial_capital", "fee": "taker_fee"}
 RUNNING = BacktestTask.Status.RUNNING
+# Limits for one script pair's sandbox run; well inside the task's soft time limit.
+SCRIPT_LIMITS = SandboxLimits(cpu_seconds=120.0, wall_seconds=180.0, memory_mb=1024.0)
 
 
 class BacktestInvalid(ApplicationError):
@@ -107,6 +113,20 @@ def pair_execution_config(pair: PairInput | BacktestPair) -> ExecutionConfig:
     )
 
 
+def version_is_script(version: Any) -> bool:
+    return bool(version.kind == StrategyKind.SCRIPT)
+
+
+def version_script_check(version: Any) -> None:
+    """A script version's source compiles in the sandbox's policy (it is not run here)."""
+    try:
+        compile_strategy(version.script_source)
+    except SandboxError as exc:
+        raise ApplicationError(
+            f"{version} cannot be backtested: {exc}", field="strategy_version"
+        ) from exc
+
+
 def version_engine_spec(version: Any) -> StrategySpec:
     """The version's condition spec; scripts and event-path templates cannot run here yet."""
     try:
@@ -165,7 +185,10 @@ def _check_pair(
     version = None
     try:
         version = strategy_version_get_for_user(user=owner, version_id=data.strategy_version_id)
-        version_engine_spec(version)
+        if version_is_script(version):
+            version_script_check(version)
+        else:
+            version_engine_spec(version)
     except Http404:
         problems.append(
             (prefix + "strategy_version", f"strategy version {data.strategy_version_id} not found")
@@ -415,8 +438,27 @@ def _run_one(task: BacktestTask, pair: BacktestPair) -> BacktestReport:
             f"no candles for {pair.label} on {task.exchange} between "
             f"{task.start:%Y-%m-%d %H:%M} and {task.end:%Y-%m-%d %H:%M} UTC any more"
         )
-    spec = version_engine_spec(pair.strategy_version)
+    version = pair.strategy_version
+    if version_is_script(version):
+        return _run_script(pair, candles)
+    spec = version_engine_spec(version)
     return run_backtest(spec, candles, pair_execution_config(pair))
+
+
+def _run_script(pair: BacktestPair, candles: Any) -> BacktestReport:
+    """A script version: the event path in the sandbox; a script error fails the task."""
+    config = EventConfig(
+        pair_execution_config(pair),
+        maker_fee=float(pair.maker_fee),
+        taker_fee=float(pair.taker_fee),
+    )
+    version = pair.strategy_version
+    try:
+        return run_script_backtest(
+            version.script_source, version.params, candles, config, SCRIPT_LIMITS
+        )
+    except ScriptBacktestError as exc:
+        raise ApplicationError(f"{pair.label}, {version}: {exc}") from exc
 
 
 def _store_result(pair: BacktestPair, report: BacktestReport) -> PairOutcome:

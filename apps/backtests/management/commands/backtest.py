@@ -3,9 +3,17 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.engine.backtest import StrategySpec, StrategySpecError, run_backtest, strategy_from_file
+from apps.engine.backtest import (
+    BacktestReport,
+    StrategySpec,
+    StrategySpecError,
+    run_backtest,
+    strategy_from_file,
+)
 from apps.engine.candles import CandleDataError, read_csv
 from apps.engine.conditions import ConditionError
+from apps.engine.sandbox import SandboxLimits
+from apps.engine.script_backtest import ScriptBacktestError, run_script_backtest
 from apps.engine.simulator import ExecutionConfig, SimulationConfigError
 
 
@@ -17,7 +25,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--strategy", required=True, help="template name (e.g. sma_cross) or a tree .json"
+            "--strategy",
+            required=True,
+            help="template name (e.g. sma_cross), a tree .json, or a script .py run in the sandbox",
         )
         parser.add_argument(
             "--params", default="{}", help="strategy parameters as JSON, e.g. '{\"fast\": 10}'"
@@ -44,6 +54,25 @@ class Command(BaseCommand):
             "--max-drawdown", type=float, help="stop trading at this drawdown fraction"
         )
         parser.add_argument("--json", action="store_true", help="print metrics and trades as JSON")
+        limits = SandboxLimits()
+        parser.add_argument(
+            "--cpu-limit",
+            type=float,
+            default=limits.cpu_seconds,
+            help="script strategies: CPU seconds for the sandbox",
+        )
+        parser.add_argument(
+            "--wall-limit",
+            type=float,
+            default=limits.wall_seconds,
+            help="script strategies: wall-clock seconds for the sandbox",
+        )
+        parser.add_argument(
+            "--memory-limit",
+            type=float,
+            default=limits.memory_mb,
+            help="script strategies: memory budget in MB for the sandbox",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -52,12 +81,18 @@ class Command(BaseCommand):
             raise CommandError(f"--params is not valid JSON: {exc}") from exc
         if not isinstance(params, dict):
             raise CommandError("--params must be a JSON object")
+        name = options["strategy"]
         try:
-            report = run_backtest(
-                self._strategy(options["strategy"], params),
-                read_csv(options["data"]),
-                self._config(options),
-            )
+            if name.endswith(".py"):
+                report: BacktestReport = self._script(name, params, options)
+            else:
+                report = run_backtest(
+                    self._strategy(name, params), read_csv(options["data"]), self._config(options)
+                )
+        except ScriptBacktestError as exc:
+            if exc.log:
+                self.stderr.write(exc.log.rstrip("\n"))
+            raise CommandError(str(exc)) from exc
         except (StrategySpecError, ConditionError, CandleDataError, SimulationConfigError) as exc:
             raise CommandError(str(exc)) from exc
         if options["json"]:
@@ -66,11 +101,30 @@ class Command(BaseCommand):
         for key, value in report.metrics.as_dict().items():
             self.stdout.write(f"{key:>28}: {value}")
 
-    def _strategy(self, name: str, params: dict) -> StrategySpec:
-        if name.endswith(".py"):
-            raise CommandError(
-                "script strategies need the sandbox runner, which this command does not have yet"
+    def _script(self, path: str, params: dict, options: dict) -> BacktestReport:
+        """A script strategy: its `main(sdk, params)` runs bar by bar in the sandbox."""
+        try:
+            source = Path(path).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"cannot read script {path}: {exc}") from exc
+        try:
+            limits = SandboxLimits(
+                cpu_seconds=options["cpu_limit"],
+                wall_seconds=options["wall_limit"],
+                memory_mb=options["memory_limit"],
             )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        return run_script_backtest(
+            source,
+            params,
+            read_csv(options["data"]),
+            self._config(options),
+            limits,
+            filename=Path(path).name,
+        )
+
+    def _strategy(self, name: str, params: dict) -> StrategySpec:
         if name.endswith(".json") or Path(name).is_file():
             return strategy_from_file(name, params)
         return StrategySpec.from_template(name, params)
