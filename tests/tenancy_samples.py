@@ -73,6 +73,24 @@ def _api_token(owner) -> int:
     return token.pk
 
 
+def _candle_download(owner) -> int:
+    from datetime import UTC, datetime
+
+    from apps.market.models import CandleDownload
+
+    download = CandleDownload.objects.create(
+        owner=owner,
+        exchange="binance",
+        symbol="BTC/USDT",
+        timeframe="1h",
+        start=datetime(2018, 1, 1, tzinfo=UTC),
+        end=datetime(2018, 2, 1, tzinfo=UTC),
+        status=CandleDownload.Status.FAILED,
+        error="sample",
+    )
+    return download.pk
+
+
 OWNED_SAMPLES: dict[str, Callable] = {
     "token_id": _api_token,
     "account_id": _exchange_account,
@@ -80,4 +98,5 @@ OWNED_SAMPLES: dict[str, Callable] = {
     "version_id": _strategy_version,
     "task_id": _backtest_task,
     "pair_id": _backtest_pair_id,
+    "download_id": _candle_download,
 }

@@ -18,6 +18,7 @@ back by range into numpy:
   in the sense that the decimal text round-trips.
 """
 
+from django.conf import settings
 from django.db import models
 
 
@@ -95,3 +96,44 @@ class CandleRow(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class CandleDownload(models.Model):
+    """One download of candles from an exchange (ccxt fetch_ohlcv), owned by who asked for it.
+
+    The candles themselves are shared market data; this row is the job: its range, its
+    progress and how it ended. A failed download can run again and continues from the last
+    stored candle (apps/market/download.py).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="candle_downloads"
+    )
+    exchange = models.CharField(max_length=32)
+    symbol = models.CharField(max_length=64)
+    timeframe = models.CharField(max_length=8)
+    start = models.DateTimeField(help_text="first candle open time wanted (inclusive)")
+    end = models.DateTimeField(help_text="candles opening before this time (exclusive)")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="0..100, share of the range covered")
+    pages = models.PositiveIntegerField(default=0, help_text="candle pages fetched, all runs")
+    candles_stored = models.PositiveIntegerField(default=0, help_text="new candles inserted")
+    gaps_found = models.PositiveIntegerField(default=0)
+    gaps = models.JSONField(default=list, blank=True, help_text="[start, end, missing] in range")
+    error = models.TextField(blank=True, help_text="why the last run failed, shown to the owner")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.exchange} {self.symbol} {self.timeframe} download #{self.pk}"

@@ -13,6 +13,14 @@ Knobs (plain attributes, change them at any time from the test):
   (Binance: HTTP 401 code -2015; Bybit: retCode 10003).
 - `requests`: every request received, as `RecordedRequest` (method, path, query, headers,
   body), for assertions.
+- `klines`: symbol ("BTCUSDT") -> candles served by Binance `GET /api/v3/klines` and Bybit
+  `GET /v5/market/kline`; `klines_load(symbol, csv)` fills it from a shipped CSV. Only the
+  timeframe of the CSV is served (a request for another interval gets an empty list).
+  Requests honour since (startTime / start), end (endTime / end, inclusive) and limit.
+- `kline_rate_limit`: the next N kline calls answer HTTP 429 with `Retry-After`
+  (`kline_retry_after` seconds), as both exchanges do when a client goes too fast.
+- `kline_gap`: (first, last) open times in ms: candles in that range are never served.
+- `kline_fail_after`: after N successful kline pages every kline call answers HTTP 503.
 
 Later fakes (orders, fills, rate limits, faults) extend `_routes()` with more handlers.
 
@@ -22,19 +30,31 @@ Later fakes (orders, fills, rate limits, faults) extend `_routes()` with more ha
 
 from __future__ import annotations
 
+import csv
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-# (HTTP status, JSON body)
-Reply = tuple[int, Any]
+# (HTTP status, JSON body) or (HTTP status, JSON body, extra headers)
+Reply = tuple[int, Any] | tuple[int, Any, dict[str, str]]
+
+# One served candle: (open time in ms, open, high, low, close, volume) as the CSV's text.
+Kline = tuple[int, str, str, str, str, str]
+
+# Interval names per exchange for the timeframes the shipped CSVs use.
+BINANCE_INTERVALS = {"5m": "5m", "1h": "1h", "1d": "1d"}
+BYBIT_INTERVALS = {"5m": "5", "1h": "60", "1d": "D"}
+TIMEFRAME_MS = {"5m": 300_000, "1h": 3_600_000, "1d": 86_400_000}
+KLINE_PATHS = ("/api/v3/klines", "/v5/market/kline")
 
 # Spot symbols both exchanges list: (symbol, base, quote, tick size, step size).
 SPOT_SYMBOLS = [
@@ -71,7 +91,66 @@ class FakeExchange:
     fail_auth: bool = False
     requests: list[RecordedRequest] = field(default_factory=list)
     base_url: str = ""
+    klines: dict[str, list[Kline]] = field(default_factory=dict)
+    klines_timeframe: str = "1h"
+    kline_rate_limit: int = 0
+    kline_retry_after: int = 1
+    kline_gap: tuple[int, int] | None = None
+    kline_fail_after: int | None = None
+    kline_pages_served: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def klines_load(self, symbol: str, path: str | Path, timeframe: str) -> None:
+        """Serve the candles of a `timestamp,open,high,low,close,volume` CSV for `symbol`."""
+        rows: list[Kline] = []
+        with Path(path).open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                opened = datetime.fromisoformat(row["timestamp"].replace("Z", "+00:00"))
+                rows.append(
+                    (
+                        int(opened.timestamp() * 1000),
+                        row["open"],
+                        row["high"],
+                        row["low"],
+                        row["close"],
+                        row["volume"],
+                    )
+                )
+        self.klines[symbol] = rows
+        self.klines_timeframe = timeframe
+
+    def kline_requests(self) -> list[RecordedRequest]:
+        """Kline requests received so far (both exchanges), in order."""
+        with self._lock:
+            return [request for request in self.requests if request.path in KLINE_PATHS]
+
+    def klines_select(
+        self, symbol: str, interval: str, start: int | None, end: int | None, limit: int
+    ) -> list[Kline] | None:
+        """Candles to serve, oldest first; None when the knobs say to fail instead."""
+        with self._lock:
+            if self.kline_fail_after is not None and self.kline_pages_served >= (
+                self.kline_fail_after
+            ):
+                return None
+            self.kline_pages_served += 1
+        if interval != self.klines_timeframe:
+            return []
+        rows = [
+            row
+            for row in self.klines.get(symbol, [])
+            if (start is None or row[0] >= start)
+            and (end is None or row[0] <= end)
+            and not (self.kline_gap and self.kline_gap[0] <= row[0] <= self.kline_gap[1])
+        ]
+        return rows[:limit]
+
+    def kline_throttled(self) -> bool:
+        with self._lock:
+            if self.kline_rate_limit > 0:
+                self.kline_rate_limit -= 1
+                return True
+            return False
 
     def paths(self) -> list[str]:
         """Paths requested so far, in order."""
@@ -175,6 +254,34 @@ def _binance_api_restrictions(fake: FakeExchange) -> dict[str, Any]:
     }
 
 
+def _query_int(request: RecordedRequest, name: str) -> int | None:
+    value = request.query.get(name, [""])[0]
+    return int(value) if value else None
+
+
+def _interval(table: dict[str, str], value: str) -> str:
+    return next((code for code, name in table.items() if name == value), "?" + value)
+
+
+def _binance_klines(fake: FakeExchange, request: RecordedRequest) -> Reply:
+    if fake.kline_throttled():
+        body = {"code": -1003, "msg": "Too many requests; current limit is 6000 weight."}
+        return 429, body, {"Retry-After": str(fake.kline_retry_after)}
+    limit = min(_query_int(request, "limit") or 500, 1000)
+    rows = fake.klines_select(
+        request.query.get("symbol", [""])[0],
+        _interval(BINANCE_INTERVALS, request.query.get("interval", [""])[0]),
+        _query_int(request, "startTime"),
+        _query_int(request, "endTime"),
+        limit,
+    )
+    if rows is None:
+        return 503, {"code": -1001, "msg": "Internal error; unable to process your request."}
+    step = TIMEFRAME_MS.get(fake.klines_timeframe, 0)
+    body = [[t, o, h, lo, c, v, t + step - 1, "0", 1, "0", "0", "0"] for t, o, h, lo, c, v in rows]
+    return 200, body
+
+
 # --- Bybit -----------------------------------------------------------------------------
 
 
@@ -271,15 +378,39 @@ def _bybit_wallet_balance(fake: FakeExchange, request: RecordedRequest) -> dict[
     return {"list": [account]}
 
 
+def _bybit_kline(fake: FakeExchange, request: RecordedRequest) -> Reply:
+    if fake.kline_throttled():
+        body = {"retCode": 10006, "retMsg": "Too many visits!", "result": {}, "time": _now_ms()}
+        return 429, body, {"Retry-After": str(fake.kline_retry_after)}
+    limit = min(_query_int(request, "limit") or 200, 1000)
+    symbol = request.query.get("symbol", [""])[0]
+    rows = fake.klines_select(
+        symbol,
+        _interval(BYBIT_INTERVALS, request.query.get("interval", [""])[0]),
+        _query_int(request, "start"),
+        _query_int(request, "end"),
+        limit,
+    )
+    if rows is None:
+        # A gateway error page: no Bybit envelope, so only the HTTP status speaks.
+        return 503, "<html><body>503 Service Temporarily Unavailable</body></html>"
+    # Bybit lists the newest candle first, each as strings with turnover last.
+    listed = [[str(t), o, h, lo, c, v, "0"] for t, o, h, lo, c, v in reversed(rows)]
+    result = {"category": request.query.get("category", [""])[0], "symbol": symbol}
+    return 200, _bybit_ok({**result, "list": listed})
+
+
 def _routes() -> dict[tuple[str, str], Callable[[FakeExchange, RecordedRequest], Reply]]:
     return {
         ("GET", "/api/v3/ping"): lambda fake, request: (200, {}),
         ("GET", "/api/v3/time"): lambda fake, request: (200, {"serverTime": _now_ms()}),
         ("GET", "/api/v3/exchangeInfo"): _binance_exchange_info,
+        ("GET", "/api/v3/klines"): _binance_klines,
         ("GET", "/api/v3/account"): _binance_signed(_binance_account),
         ("GET", "/sapi/v1/account/apiRestrictions"): _binance_signed(_binance_api_restrictions),
         ("GET", "/v5/market/time"): _bybit_time,
         ("GET", "/v5/market/instruments-info"): _bybit_instruments,
+        ("GET", "/v5/market/kline"): _bybit_kline,
         ("GET", "/v5/user/query-api"): _bybit_signed(_bybit_query_api),
         ("GET", "/v5/account/info"): _bybit_signed(_bybit_account_info),
         ("GET", "/v5/account/wallet-balance"): _bybit_signed(_bybit_wallet_balance),
@@ -310,10 +441,16 @@ class _Handler(BaseHTTPRequestHandler):
         )
         fake = self.server.fake
         fake.record(request)
-        status, body = fake.answer(self.command, url.path, request)
-        payload = json.dumps(body).encode()
+        reply = fake.answer(self.command, url.path, request)
+        status, body = reply[0], reply[1]
+        headers: dict[str, str] = reply[2] if len(reply) > 2 else {}  # type: ignore[misc]
+        # A str body is sent as it is (an HTML error page); anything else as JSON.
+        text = isinstance(body, str)
+        payload = body.encode() if text else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "text/html" if text else "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)

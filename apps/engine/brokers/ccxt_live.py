@@ -205,3 +205,77 @@ def _call(method: Any) -> Any:
         raise ExchangeUnavailableError(
             f"The exchange answered with an error ({type(exc).__name__})."
         ) from None
+
+
+class ExchangeRateLimitedError(ExchangeUnavailableError):
+    """The exchange asked us to slow down; `retry_after` is its Retry-After in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ExchangeRequestError(BrokerError):
+    """The exchange refused the request itself (unknown symbol, bad parameters): no retry."""
+
+
+# One candle from `fetch_ohlcv_page`: (open time in ms, open, high, low, close, volume).
+OhlcvRow = tuple[int, float, float, float, float, float]
+
+
+def fetch_ohlcv_page(
+    client: Any, *, symbol: str, timeframe: str, since_ms: int, until_ms: int, limit: int
+) -> list[OhlcvRow]:
+    """One page of candles opening in [since_ms, until_ms], oldest first, at most `limit`.
+
+    ccxt's own throttle (enableRateLimit) spaces the calls. Candles stay floats: they are
+    market data, stored as float64 (apps/market/models.py), not money.
+
+    Raises
+    ------
+    ExchangeRateLimitedError
+        HTTP 429 / RateLimitExceeded / DDoSProtection, with the exchange's Retry-After.
+    ExchangeUnavailableError
+        Any other network-level or server-side failure (timeouts, 5xx, OperationFailed);
+        worth retrying a few times.
+    ExchangeRequestError
+        The exchange refused the request (unknown symbol or timeframe, bad parameters).
+    """
+    try:
+        rows = client.fetch_ohlcv(
+            symbol, timeframe, since=since_ms, limit=limit, params={"until": until_ms}
+        )
+    except (ccxt.RateLimitExceeded, ccxt.DDoSProtection) as exc:
+        headers = getattr(client, "last_response_headers", None) or {}
+        raise ExchangeRateLimitedError(
+            f"The exchange asked us to slow down ({type(exc).__name__}).",
+            retry_after=_retry_after(headers),
+        ) from None
+    except (ccxt.NetworkError, ccxt.OperationFailed) as exc:
+        # OperationFailed: a well-formed request the exchange failed to serve (Binance -1001).
+        raise ExchangeUnavailableError(
+            f"The exchange could not serve the candles ({type(exc).__name__})."
+        ) from None
+    except ccxt.BadSymbol:
+        raise ExchangeRequestError(f"{client.id} does not list {symbol}.") from None
+    except ccxt.BaseError as exc:
+        raise ExchangeRequestError(
+            f"The exchange refused the candle request ({type(exc).__name__})."
+        ) from None
+    page: list[OhlcvRow] = []
+    for row in rows or []:
+        opened = int(row[0])
+        if since_ms <= opened <= until_ms:
+            page.append((opened, *(float(value) for value in row[1:6])))  # type: ignore[arg-type]
+    page.sort(key=lambda row: row[0])
+    return page[:limit]
+
+
+def _retry_after(headers: Mapping[str, Any]) -> float | None:
+    for name, value in headers.items():
+        if str(name).lower() == "retry-after":
+            try:
+                return max(0.0, float(value))
+            except (TypeError, ValueError):
+                return None
+    return None
