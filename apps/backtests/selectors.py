@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from apps.backtests.models import (
@@ -40,8 +40,8 @@ def backtest_create_choices(*, user: Any) -> dict[str, Any]:
     """What the create form offers: the user's runnable versions and the stored series."""
     versions = (
         StrategyVersion.objects.filter(strategy__owner=user, strategy__archived_at__isnull=True)
-        .exclude(strategy__kind=StrategyKind.SCRIPT)
-        .exclude(entry__isnull=True)
+        # Scripts run in the sandbox; other versions need trees (grid and DCA have none yet).
+        .filter(Q(strategy__kind=StrategyKind.SCRIPT) | Q(entry__isnull=False))
         .select_related("strategy")
         .order_by("-strategy__updated_at", "strategy_id", "-number")
     )

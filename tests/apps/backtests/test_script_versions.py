@@ -171,3 +171,15 @@ def test_a_breaching_script_fails_only_its_own_task_with_the_message(
     assert not looping.pairs.filter(trades__isnull=False).exists()
     assert good.status == "done" and good.error == ""
     assert good.pairs.filter(trades__isnull=False).exists()
+
+
+def test_the_create_form_offers_script_versions_but_not_tree_less_templates(alice, alice_client):
+    _s, script = strategy_create(
+        owner=alice, name="Script cross", kind="script", script=SMA_CROSS, params={"fast": 10}
+    )
+    _s, grid = strategy_create(owner=alice, name="Grid", kind="template", template="grid")
+
+    page = alice_client.get("/backtests/new/").content.decode()
+
+    assert f'value="{script.pk}"' in page
+    assert f'value="{grid.pk}"' not in page
