@@ -174,12 +174,11 @@ def test_a_breaching_script_fails_only_its_own_task_with_the_message(
 
 
 def test_the_create_form_offers_script_versions_but_not_tree_less_templates(alice, alice_client):
-    _s, script = strategy_create(
-        owner=alice, name="Script cross", kind="script", script=SMA_CROSS, params={"fast": 10}
-    )
-    _s, grid = strategy_create(owner=alice, name="Grid", kind="template", template="grid")
+    strategy_create(owner=alice, name="Script cross", kind="script", script=SMA_CROSS, params={})
+    strategy_create(owner=alice, name="Grid levels", kind="template", template="grid")
 
     page = alice_client.get("/backtests/new/").content.decode()
 
-    assert f'value="{script.pk}"' in page
-    assert f'value="{grid.pk}"' not in page
+    # Options read "<strategy name> · v<number>".
+    assert "Script cross · v1" in page
+    assert "Grid levels · v1" not in page
