@@ -82,6 +82,8 @@ def test_the_nav_fits_and_works_on_a_phone(page):
     for link, path in (("Profile", "/accounts/profile/"), ("Activity", "/activity/")):
         page.get_by_role("banner").get_by_role("link", name=link).click()
         expect(page).to_have_url(re.compile(f"{re.escape(path)}$"))
+        # The URL changes before the new page's stylesheet applies; measure the laid-out page.
+        page.wait_for_load_state("load")
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.screenshot(path=screenshot_path("activity-phone"), full_page=True)
     expect(page.get_by_role("banner").get_by_role("button", name="Log out")).to_be_visible()
