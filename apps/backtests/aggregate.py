@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from apps.engine.candles import CandleArrays
-from apps.engine.metrics import compute_metrics
+from apps.engine.metrics import compute_metrics, trade_statistics
 from apps.engine.simulator import SimResult
 
 
@@ -53,8 +53,6 @@ def aggregate_metrics(
     base = compute_metrics(curve, result, initial)
     pnls = np.concatenate([o.closed_pnl for o in outcomes])
     costs = np.concatenate([o.closed_cost for o in outcomes])
-    wins, losses = pnls[pnls > 0], pnls[pnls < 0]
-    closed = len(pnls)
     weights = [o.initial / initial for o in outcomes]
     merged = dataclasses.replace(
         base,
@@ -64,13 +62,7 @@ def aggregate_metrics(
         ),
         exposure=sum(w * o.metrics["exposure"] for w, o in zip(weights, outcomes, strict=True)),
         trade_count=sum(o.metrics["trade_count"] for o in outcomes),
-        closed_trades=closed,
-        win_rate=len(wins) / closed if closed else None,
-        profit_factor=float(wins.sum() / -losses.sum()) if len(losses) else None,
-        average_trade=float(pnls.mean()) if closed else None,
-        average_trade_return=float(np.mean(pnls / costs)) if closed else None,
-        best_trade=float(pnls.max()) if closed else None,
-        worst_trade=float(pnls.min()) if closed else None,
+        **trade_statistics(pnls, costs),
     )
     return json_metrics(merged.as_dict())
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -88,11 +88,29 @@ def _risk_ratios(equity: FloatArray, bars_per_year: float) -> tuple[float | None
     return sharpe, sortino
 
 
-def _has_open_trade(result: SimResult) -> bool:
-    columns = getattr(result, "columns", None)
-    if columns is not None:
-        return len(columns.entry_index) > len(columns.exit_index)
-    return any(t.exit_index is None for t in result.trades)
+class TradeStatistics(TypedDict):
+    closed_trades: int
+    win_rate: float | None
+    profit_factor: float | None
+    average_trade: float | None
+    average_trade_return: float | None
+    best_trade: float | None
+    worst_trade: float | None
+
+
+def trade_statistics(pnls: FloatArray, costs: FloatArray) -> TradeStatistics:
+    """Win rate, profit factor and trade averages of closed trades (P&L and entry cost)."""
+    closed = len(pnls)
+    wins, losses = pnls[pnls > 0], pnls[pnls < 0]
+    return {
+        "closed_trades": closed,
+        "win_rate": len(wins) / closed if closed else None,
+        "profit_factor": float(wins.sum() / -losses.sum()) if len(losses) else None,
+        "average_trade": float(pnls.mean()) if closed else None,
+        "average_trade_return": float(np.mean(pnls / costs)) if closed else None,
+        "best_trade": float(pnls.max()) if closed else None,
+        "worst_trade": float(pnls.min()) if closed else None,
+    }
 
 
 def compute_metrics(
@@ -111,10 +129,7 @@ def compute_metrics(
     _, dd_bars = _longest_drawdown(drawdown)
     sharpe, sortino = _risk_ratios(equity, SECONDS_PER_YEAR / bar_seconds if bar_seconds else 0.0)
     pnls, costs = result.closed_pnl_and_cost()
-    closed = len(pnls)
-    wins, losses = pnls[pnls > 0], pnls[pnls < 0]
     held = result.bars_held()
-    trade_count = closed + (1 if _has_open_trade(result) else 0)
     return Metrics(
         initial_equity=initial,
         final_equity=result.final_equity,
@@ -128,13 +143,7 @@ def compute_metrics(
         sortino=sortino,
         calmar=_finite_or_none(annualized / max_dd) if annualized and max_dd > 0 else None,
         exposure=held / n if n else 0.0,
-        trade_count=trade_count,
-        closed_trades=closed,
-        win_rate=len(wins) / closed if closed else None,
-        profit_factor=float(wins.sum() / -losses.sum()) if len(losses) else None,
-        average_trade=float(pnls.mean()) if closed else None,
-        average_trade_return=float(np.mean(pnls / costs)) if closed else None,
-        best_trade=float(pnls.max()) if closed else None,
-        worst_trade=float(pnls.min()) if closed else None,
+        trade_count=len(pnls) + (1 if result.has_open_trade() else 0),
         fees_paid=result.fees_paid,
+        **trade_statistics(pnls, costs),
     )

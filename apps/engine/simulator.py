@@ -111,6 +111,9 @@ class SimResult:
         closed = [t for t in self.trades if t.exit_index is not None]
         return np.array([t.pnl for t in closed]), np.array([t.size * t.entry_price for t in closed])
 
+    def has_open_trade(self) -> bool:
+        return any(t.exit_index is None for t in self.trades)
+
     def bars_held(self) -> int:
         n = len(self.equity)
         return sum(
@@ -167,6 +170,9 @@ class LazySimResult(SimResult):
     def closed_pnl_and_cost(self) -> tuple[FloatArray, FloatArray]:
         c, closed = self.columns, len(self.columns.exit_index)
         return c.pnl[:closed], c.size[:closed] * c.entry_price[:closed]
+
+    def has_open_trade(self) -> bool:
+        return len(self.columns.entry_index) > len(self.columns.exit_index)
 
     def bars_held(self) -> int:
         c = self.columns
