@@ -91,6 +91,13 @@ def _candle_download(owner) -> int:
     return download.pk
 
 
+# URL keyword arguments that do not name an owned object, with the reason.
+NOT_OBJECT_SCOPED = {
+    "uidb64": "password-reset link: a signed token, not an owned object",
+    "token": "password-reset link: a signed token, not an owned object",
+    "format": "DRF format suffix",
+}
+
 OWNED_SAMPLES: dict[str, Callable] = {
     "token_id": _api_token,
     "account_id": _exchange_account,

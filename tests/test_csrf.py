@@ -6,34 +6,24 @@ only views allowed to skip CSRF are token-authenticated webhooks, listed in CSRF
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 from django.utils.crypto import get_random_string
 
-from tests.tenancy_samples import OWNED_SAMPLES
+from tests.tenancy_samples import NOT_OBJECT_SCOPED, OWNED_SAMPLES
+from tests.urlconf import url_routes
 
 CSRF_EXEMPT: set[str] = set()
-# Signed one-time links whose kwargs cannot be sampled without the token machinery.
-SKIPPED_KWARGS = {"uidb64", "token", "format"}
-
-
-def _walk(resolver: URLResolver, prefix: str = "", namespace: str = ""):
-    for entry in resolver.url_patterns:
-        if isinstance(entry, URLResolver):
-            ns = namespace
-            if entry.namespace:
-                ns = f"{namespace}:{entry.namespace}" if namespace else entry.namespace
-            yield from _walk(entry, prefix + str(entry.pattern), ns)
-        elif isinstance(entry, URLPattern) and entry.name:
-            name = f"{namespace}:{entry.name}" if namespace else entry.name
-            yield name, tuple(entry.pattern.regex.groupindex), prefix + str(entry.pattern)
 
 
 def csrf_routes() -> list[tuple[str, tuple[str, ...]]]:
+    # Signed one-time links (password reset) cannot be sampled without the token machinery.
     return sorted(
         {
-            (name, kwargs)
-            for name, kwargs, pattern in _walk(get_resolver())
-            if not pattern.startswith("admin/") and not (set(kwargs) & SKIPPED_KWARGS)
+            (route.name, route.kwargs)
+            for route in url_routes()
+            if route.name
+            and not route.pattern.startswith("admin/")
+            and not (set(route.kwargs) & set(NOT_OBJECT_SCOPED))
         }
     )
 

@@ -7,57 +7,28 @@ with a reason. A new route that is neither fails this suite, so it cannot escape
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import pytest
 from django.apps import apps
 from django.db import connection
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 
-from tests.tenancy_samples import OWNED_SAMPLES
+from tests.tenancy_samples import NOT_OBJECT_SCOPED, OWNED_SAMPLES
+from tests.urlconf import Route, url_routes
 
-# Keyword arguments that do not name an owned object, with the reason.
-NOT_OBJECT_SCOPED = {
-    "uidb64": "password-reset link: a signed token, not an owned object",
-    "token": "password-reset link: a signed token, not an owned object",
-    "format": "DRF format suffix",
-}
 # Namespaces that are staff-only; checked separately (non-staff is sent to the login page).
 STAFF_ONLY_PREFIXES = ("admin/",)
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
-@dataclass(frozen=True)
-class Route:
-    name: str
-    pattern: str
-    kwargs: tuple[str, ...]
-
-
-def _walk(resolver: URLResolver, prefix: str = "", namespace: str = "") -> Iterator[Route]:
-    for entry in resolver.url_patterns:
-        pattern = prefix + str(entry.pattern)
-        if isinstance(entry, URLResolver):
-            ns = namespace
-            if entry.namespace:
-                ns = f"{namespace}:{entry.namespace}" if namespace else entry.namespace
-            yield from _walk(entry, pattern, ns)
-        elif isinstance(entry, URLPattern):
-            kwargs = tuple(entry.pattern.regex.groupindex)
-            if not kwargs:
-                continue
-            name = entry.name or ""
-            full_name = f"{namespace}:{name}" if namespace and name else name
-            yield Route(full_name, pattern, kwargs)
-
-
 def object_routes() -> list[Route]:
     return [
         route
-        for route in _walk(get_resolver())
-        if not route.pattern.startswith(STAFF_ONLY_PREFIXES)
+        for route in url_routes()
+        if route.kwargs
+        and not route.pattern.startswith(STAFF_ONLY_PREFIXES)
         and any(kwarg not in NOT_OBJECT_SCOPED for kwarg in route.kwargs)
     ]
 
