@@ -36,6 +36,7 @@ from apps.backtests.selectors import (
     backtest_trade_list,
 )
 from apps.backtests.services import BacktestInvalid, backtest_task_cancel, backtest_task_create
+from apps.common.timefmt import utc_text
 from apps.market.selectors import candles_load
 
 PAIR_FIELD = re.compile(r"^pairs\[(\d+)\]\.(\w+)$")
@@ -232,7 +233,7 @@ CSV_HEADER = [
 
 
 def _iso(moment: Any) -> str:
-    return "" if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "" if moment is None else utc_text(moment)
 
 
 def _csv_rows(pair: Any) -> Iterator[str]:

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.common.errors import ApplicationError
+from apps.common.timefmt import utc_text
 from apps.engine.brokers import ccxt_live
 from apps.engine.candles import CandleArrays
 from apps.engine.timeframes import Timeframe
@@ -110,8 +111,8 @@ def candle_download_start(
                 "exchange": exchange,
                 "symbol": symbol,
                 "timeframe": parsed.code,
-                "start": _iso(start),
-                "end": _iso(end),
+                "start": utc_text(start),
+                "end": utc_text(end),
             },
         )
         transaction.on_commit(partial(_enqueue, download.pk))
@@ -175,7 +176,7 @@ def _range_check(
     if timezone.is_naive(start) or timezone.is_naive(end):
         raise ApplicationError("times must be UTC (with a time zone)", field="start")
     if start < EARLIEST:
-        raise ApplicationError(f"start must be on or after {_iso(EARLIEST)}", field="start")
+        raise ApplicationError(f"start must be on or after {utc_text(EARLIEST)}", field="start")
     if end <= start:
         raise ApplicationError("end must be after start", field="end")
     if end > timezone.now() + timedelta(seconds=timeframe.seconds):
@@ -265,12 +266,12 @@ def _run(download: CandleDownload) -> None:
     if series is None or not _stored_in_range(download):
         raise ApplicationError(
             f"{download.exchange} has no {download.symbol} {download.timeframe} candles between "
-            f"{_iso(download.start)} and {_iso(download.end)}",
+            f"{utc_text(download.start)} and {utc_text(download.end)}",
             field="start",
         )
     coverage = candle_series_coverage(series=series)
     download.gaps = [
-        [_iso(gap.start), _iso(gap.end), gap.missing]
+        [utc_text(gap.start), utc_text(gap.end), gap.missing]
         for gap in coverage.gaps
         if gap.end >= download.start and gap.start < download.end
     ]
@@ -374,9 +375,5 @@ def _ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _iso_ms(value: int) -> str:
-    return _iso(datetime.fromtimestamp(value / 1000, tz=UTC))
+    return utc_text(datetime.fromtimestamp(value / 1000, tz=UTC))

@@ -26,6 +26,7 @@ from django.db import connection, transaction
 
 from apps.audit.services import audit_record
 from apps.common.errors import ApplicationError
+from apps.common.timefmt import utc_text
 from apps.engine.candles import CSV_COLUMNS, CandleArrays, CandleDataError, read_csv
 from apps.engine.timeframes import Timeframe, TimeframeError, parse_timeframe, resample
 from apps.market import pgcopy
@@ -96,7 +97,7 @@ def candles_check(*, candles: CandleArrays, timeframe: Timeframe) -> None:
     bad = timeframe.first_misaligned(candles.time)
     if bad is not None:
         raise ApplicationError(
-            f"row {bad + 1}: {_iso(candles.time[bad])} is not the open time of a {timeframe} "
+            f"row {bad + 1}: {utc_text(candles.time[bad])} is not the open time of a {timeframe} "
             f"candle (is the timeframe right?)",
             field="file",
         )
@@ -111,7 +112,7 @@ def candles_check(*, candles: CandleArrays, timeframe: Timeframe) -> None:
         if len(rows):
             row = int(rows[0])
             raise ApplicationError(
-                f"row {row + 1} ({_iso(candles.time[row])}): {message}", field="file"
+                f"row {row + 1} ({utc_text(candles.time[row])}): {message}", field="file"
             )
 
 
@@ -166,10 +167,6 @@ def _diagnose_csv(path: str | Path) -> str | None:
             f"in increasing time order without duplicates"
         )
     return None
-
-
-def _iso(value: np.datetime64) -> str:
-    return pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def candle_series_get_or_create(*, exchange: str, symbol: str, timeframe: str) -> CandleSeries:
@@ -234,8 +231,8 @@ def candles_store(
                 "inserted": result.inserted,
                 "already_present": result.already_present,
                 "differing": result.differing,
-                "first": _iso(candles.time[0]),
-                "last": _iso(candles.time[-1]),
+                "first": utc_text(candles.time[0]),
+                "last": utc_text(candles.time[-1]),
                 **(extra or {}),
             },
         )
