@@ -23,7 +23,13 @@ import math
 from dataclasses import dataclass, field
 
 from apps.engine.candles import CandleArrays
-from apps.engine.simulator import ExecutionConfig, ExitReason, SimTrade, SimulationConfigError
+from apps.engine.simulator import (
+    ExecutionConfig,
+    ExitReason,
+    SimTrade,
+    SimulationConfigError,
+    sized_units,
+)
 from apps.engine.strategies.base import Lot, OrderIntent, Position
 
 # A sell within this relative distance of everything held sells everything (float dust).
@@ -179,14 +185,7 @@ class Book:
             return min(affordable, cash * intent.fraction / (price * (1 + fee)))
         if intent.amount is not None:
             return min(affordable, intent.amount / (price * (1 + fee)))
-        if x.sizing == "all_in":
-            return affordable
-        if x.sizing == "percent":
-            return min(affordable, cash * x.size_value / (price * (1 + fee)))
-        if x.sizing == "fixed":
-            return min(affordable, x.size_value / (price * (1 + fee)))
-        assert x.stop_loss is not None  # validate() requires it for risk sizing
-        return min(affordable, cash * x.size_value / (price * x.stop_loss))
+        return sized_units(x, cash=cash, price=price, fee=fee)
 
     def _sell(self, intent: OrderIntent, bar: int, price: float, fee: float) -> None:
         targets = [lot for lot in self.lots if intent.lot is None or lot.tag == intent.lot]

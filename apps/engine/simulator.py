@@ -85,6 +85,22 @@ class ExecutionConfig:
                 raise SimulationConfigError(f"{name} {message}")
 
 
+def sized_units(config: ExecutionConfig, *, cash: float, price: float, fee: float) -> float:
+    """Units a buy at `price` gets under the config's sizing, never more than cash affords.
+
+    Shared by the vectorised and event paths, so both size every entry identically.
+    """
+    affordable = cash / (price * (1 + fee))
+    if config.sizing == "all_in":
+        return affordable
+    if config.sizing == "percent":
+        return min(affordable, cash * config.size_value / (price * (1 + fee)))
+    if config.sizing == "fixed":
+        return min(affordable, config.size_value / (price * (1 + fee)))
+    assert config.stop_loss is not None  # validate() requires it for risk sizing
+    return min(affordable, cash * config.size_value / (price * config.stop_loss))
+
+
 class SimTrade(NamedTuple):
     """One round trip; a NamedTuple because runs build tens of thousands of them."""
 
@@ -331,16 +347,7 @@ class _Simulation:
             start = decision + 1
 
     def _units_for(self, price: float) -> float:
-        cfg = self.cfg
-        affordable = self.cash / (price * (1 + cfg.fee))
-        if cfg.sizing == "all_in":
-            return affordable
-        if cfg.sizing == "percent":
-            return min(affordable, self.cash * cfg.size_value / (price * (1 + cfg.fee)))
-        if cfg.sizing == "fixed":
-            return min(affordable, cfg.size_value / (price * (1 + cfg.fee)))
-        assert cfg.stop_loss is not None  # validate() requires it for risk sizing
-        return min(affordable, self.cash * cfg.size_value / (price * cfg.stop_loss))
+        return sized_units(self.cfg, cash=self.cash, price=price, fee=self.cfg.fee)
 
     def _book_trade(self, fill: int) -> int:
         """Open at `fill`'s open, find the exit, book it; return the first bar closing flat."""
