@@ -1,0 +1,70 @@
+"""One pair's backtest, whatever the strategy and market: the path is chosen here.
+
+- a condition strategy on spot with market orders takes the vectorised simulator;
+- grid and DCA templates, and condition strategies with limit orders, take the event path;
+- futures take the futures book (leverage, funding, liquidation);
+- scripts are not handled here: they run in the sandbox (script_backtest.py).
+Every path returns the same `BacktestReport`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from apps.engine.backtest import BacktestReport, StrategySpec, run_backtest
+from apps.engine.candles import CandleArrays
+from apps.engine.decide import build_strategy
+from apps.engine.event_book import EventConfig
+from apps.engine.events import EventResult, run_events
+from apps.engine.futures import FuturesConfig
+from apps.engine.metrics import compute_metrics, drawdown_curve
+from apps.engine.simulator import SimulationConfigError
+from apps.engine.strategies.base import EventSpec
+
+Market = Literal["spot", "futures"]
+OrderStyle = Literal["market", "limit"]
+
+
+@dataclass(frozen=True)
+class PairSettings:
+    execution: EventConfig
+    market: Market = "spot"
+    order_type: OrderStyle = "market"
+    # Limit orders rest at the signal bar's close moved by this fraction in the trader's
+    # favour (a buy below, a sell above).
+    limit_offset: float = 0.0
+    futures: FuturesConfig | None = None
+
+    def validate(self) -> None:
+        self.execution.validate()
+        if self.market not in ("spot", "futures"):
+            raise SimulationConfigError("market must be 'spot' or 'futures'")
+        if self.order_type not in ("market", "limit"):
+            raise SimulationConfigError("order_type must be 'market' or 'limit'")
+        if not 0 <= self.limit_offset < 0.5:
+            raise SimulationConfigError("limit_offset must be a fraction between 0 and 0.5")
+        if self.futures is not None:
+            self.futures.validate()
+
+
+def event_report(candles: CandleArrays, result: EventResult, cash: float) -> BacktestReport:
+    """The report of an event-path run, built as `run_backtest` builds its own."""
+    drawdown = drawdown_curve(result.equity)
+    metrics = compute_metrics(candles, result, cash, drawdown)
+    return BacktestReport(metrics, candles, result.equity, drawdown, result)
+
+
+def run_pair_backtest(
+    spec: StrategySpec | EventSpec, candles: CandleArrays, settings: PairSettings
+) -> BacktestReport:
+    settings.validate()
+    cash = settings.execution.execution.cash
+    if settings.market == "futures":
+        raise SimulationConfigError("futures backtests are not available yet")
+    if isinstance(spec, StrategySpec) and settings.order_type == "market":
+        return run_backtest(spec, candles, settings.execution.execution)
+    if isinstance(spec, StrategySpec):
+        raise SimulationConfigError("limit orders are not available yet")
+    result = run_events(build_strategy(spec), candles, settings.execution)
+    return event_report(candles, result, cash)
