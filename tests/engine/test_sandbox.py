@@ -19,7 +19,7 @@ from apps.engine.sandbox import (
     load_main,
     run_sandboxed,
 )
-from apps.engine.sandbox.policy import ALLOWED_MODULES
+from apps.engine.sandbox.imports import ALLOWED_MODULES
 
 JOBS = "tests.engine.sandbox_jobs"
 LOOP = f"{JOBS}:loop_over_bars"

@@ -13,8 +13,9 @@ There is deliberately no in-process way to run a user's script.
 from apps.engine.sandbox.child import JobContext
 from apps.engine.sandbox.compile import CompiledStrategy, ScriptMain, compile_strategy, load_main
 from apps.engine.sandbox.errors import ERROR_KINDS, ErrorKind, SandboxError, SandboxViolation
-from apps.engine.sandbox.policy import ALLOWED_MODULES, ScriptLog
+from apps.engine.sandbox.imports import ALLOWED_MODULES
 from apps.engine.sandbox.runner import SandboxLimits, SandboxResult, run_sandboxed
+from apps.engine.sandbox.script_log import ScriptLog
 
 __all__ = [
     "ALLOWED_MODULES",

@@ -40,7 +40,7 @@ import numpy.typing as npt
 
 from apps.engine.sandbox.compile import ScriptMain, load_main, mark_locked_down
 from apps.engine.sandbox.errors import SandboxError, SandboxViolation
-from apps.engine.sandbox.policy import ScriptLog
+from apps.engine.sandbox.script_log import ScriptLog
 from apps.engine.sandbox.wire import decode, encode
 
 NOBODY = 65534

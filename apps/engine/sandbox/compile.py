@@ -17,13 +17,9 @@ from typing import Any
 from RestrictedPython.transformer import RestrictingNodeTransformer
 
 from apps.engine.sandbox.errors import SandboxError
-from apps.engine.sandbox.policy import (
-    ALLOWED_MODULES,
-    FORBIDDEN_NAMES,
-    ScriptLog,
-    import_refusal,
-    script_globals,
-)
+from apps.engine.sandbox.imports import ALLOWED_MODULES, import_refusal
+from apps.engine.sandbox.policy import FORBIDDEN_NAMES, script_globals
+from apps.engine.sandbox.script_log import ScriptLog
 
 MAX_SOURCE_CHARS = 200_000
 _ATTR_BUILTINS = ("getattr", "hasattr", "setattr", "delattr")
