@@ -1,13 +1,19 @@
 """Condition trees: JSON rules that compile to one boolean per candle.
 
 A tree is a group `{"all": [...]}` or `{"any": [...]}` nested to any depth, or a leaf
-`{"left": operand, "op": op, "right": operand}`. Operands are
+`{"left": operand, "op": op, "right": operand}`. A third group, the weighted vote,
+
+    {"weighted": [{"weight": 2, "when": tree}, {"weight": -1, "when": tree}], "threshold": 2}
+
+is true at a bar when the weights of the children true at that bar add up to at least the
+threshold; a negative weight is a vote against. It nests like the other groups. Operands are
 
 - an indicator: `{"indicator": "sma", "params": {"period": 10}, "output": "value"}`,
 - a price field: `{"field": "close"}`,
 - a constant: `{"value": 30}` (or a bare number),
 
-and any numeric parameter may be `{"param": "fast"}`, filled from the strategy's params.
+and any numeric parameter, weights and thresholds included, may be `{"param": "fast"}`,
+filled from the strategy's params.
 Ops are `>`, `<`, `>=`, `<=`, `crosses_above` and `crosses_below`. Validation reports every
 problem with its path (`entry.all[1].left.params.period`), so a form can point at it.
 A value at bar t uses candles up to t only.
@@ -29,9 +35,13 @@ COMPARISONS = {">": np.greater, "<": np.less, ">=": np.greater_equal, "<=": np.l
 CROSSES = {"crosses_above": crosses_above, "crosses_below": crosses_below}
 OPS = (*COMPARISONS, *CROSSES)
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
+GROUPS = ("all", "any", "weighted")
 MAX_DEPTH = 12
 # Shifts look back only: the value from `shift` bars earlier, never a later one.
 MAX_SHIFT = 1000
+# Relative slack when a weighted sum meets its threshold: 0.7 + 0.1 is below 0.8 in binary
+# floating point, yet a person who typed those weights means the vote to pass.
+VOTE_TOLERANCE = 1e-9
 
 
 class ConditionError(ValueError):
@@ -52,27 +62,94 @@ class _Checker:
             self.problems.append((path, f"nested deeper than {MAX_DEPTH} levels"))
             return
         if not isinstance(node, dict):
-            self.problems.append((path, "must be an object with 'all', 'any' or 'left/op/right'"))
+            self.problems.append(
+                (path, "must be an object with 'all', 'any', 'weighted' or 'left/op/right'")
+            )
             return
-        groups = [key for key in ("all", "any") if key in node]
+        groups = [key for key in GROUPS if key in node]
         if groups:
             self.group(node, groups, path, depth)
         elif {"left", "op", "right"} <= node.keys():
             self.leaf(node, path)
         else:
-            self.problems.append((path, "must have 'all', 'any', or 'left', 'op' and 'right'"))
+            self.problems.append(
+                (path, "must have 'all', 'any', 'weighted', or 'left', 'op' and 'right'")
+            )
 
     def group(self, node: dict[str, Any], groups: list[str], path: str, depth: int) -> None:
-        if len(groups) > 1 or len(node) > 1:
-            self.problems.append((path, "a group has exactly one key: 'all' or 'any'"))
+        allowed = {"weighted", "threshold"} if groups == ["weighted"] else set(groups)
+        if len(groups) > 1 or set(node) - allowed:
+            self.problems.append(
+                (path, "a group has one key, 'all', 'any' or 'weighted' (with its 'threshold')")
+            )
             return
         key = groups[0]
+        if key == "weighted":
+            self.vote(node, path, depth)
+            return
         children = node[key]
         if not isinstance(children, list) or not children:
             self.problems.append((f"{path}.{key}", "must be a non-empty list of conditions"))
             return
         for i, child in enumerate(children):
             self.node(child, f"{path}.{key}[{i}]", depth + 1)
+
+    def vote(self, node: dict[str, Any], path: str, depth: int) -> None:
+        threshold = self.required_number(node, "threshold", path)
+        items = node["weighted"]
+        if not isinstance(items, list) or not items:
+            self.problems.append(
+                (f"{path}.weighted", "must be a non-empty list of {'weight', 'when'} objects")
+            )
+            return
+        weights = [
+            self.vote_item(item, f"{path}.weighted[{i}]", depth) for i, item in enumerate(items)
+        ]
+        known = [w for w in weights if w is not None]
+        if threshold is not None and len(known) == len(weights):
+            self.reachable(threshold, known, f"{path}.threshold")
+
+    def vote_item(self, item: Any, path: str, depth: int) -> float | None:
+        if not isinstance(item, dict):
+            self.problems.append((path, "must be an object with 'weight' and 'when'"))
+            return None
+        extra = set(item) - {"weight", "when"}
+        if extra:
+            self.problems.append((path, f"unknown key(s): {', '.join(sorted(extra))}"))
+        if "when" in item:
+            self.node(item["when"], f"{path}.when", depth + 1)
+        else:
+            self.problems.append(
+                (f"{path}.when", "is required: the condition that casts this vote")
+            )
+        return self.required_number(item, "weight", path)
+
+    def reachable(self, threshold: float, weights: list[float], path: str) -> None:
+        # A vote that can never pass, or that passes with no signal for it, is a mistake
+        # that would otherwise only show up as a backtest with no trades or all trades.
+        most = sum(w for w in weights if w > 0)
+        least = sum(w for w in weights if w < 0)
+        scale = sum(abs(w) for w in weights)
+        if not vote_passes(most, threshold, scale):
+            self.problems.append(
+                (
+                    path,
+                    f"{threshold:g} can never be reached: the positive weights add up to {most:g}",
+                )
+            )
+        elif vote_passes(least, threshold, scale):
+            self.problems.append(
+                (
+                    path,
+                    f"{threshold:g} is met with no vote in favour; use a threshold above {least:g}",
+                )
+            )
+
+    def required_number(self, node: dict[str, Any], key: str, path: str) -> float | None:
+        if key not in node:
+            self.problems.append((f"{path}.{key}", "is required: a number or {'param': name}"))
+            return None
+        return self.number(node[key], f"{path}.{key}")
 
     def leaf(self, node: dict[str, Any], path: str) -> None:
         extra = set(node) - {"left", "op", "right"}
@@ -166,6 +243,14 @@ def resolve_number(operand: Any, params: Mapping[str, Any]) -> float | None:
     return float(operand) if np.isfinite(operand) else None
 
 
+def vote_passes(total: Any, threshold: float, scale: float) -> Any:
+    """Whether a weighted sum (a number or an array) reaches the threshold.
+
+    `scale` is the sum of the absolute weights; the slack grows with it (VOTE_TOLERANCE).
+    """
+    return total >= threshold - VOTE_TOLERANCE * max(1.0, scale)
+
+
 def _number_problem(operand: Any, params: Mapping[str, Any]) -> str:
     if isinstance(operand, dict) and "param" in operand:
         if operand["param"] not in params:
@@ -191,6 +276,8 @@ class _Evaluator:
         self.cache: dict[tuple[str, tuple[tuple[str, float], ...]], dict[str, FloatArray]] = {}
 
     def node(self, node: dict[str, Any]) -> BoolArray:
+        if "weighted" in node:
+            return self.vote(node)
         if "all" in node or "any" in node:
             combine = np.logical_and if "all" in node else np.logical_or
             children = [self.node(child) for child in node.get("all") or node["any"]]
@@ -203,6 +290,19 @@ class _Evaluator:
         with np.errstate(invalid="ignore"):
             result: BoolArray = COMPARISONS[op](left, right) & ~np.isnan(left) & ~np.isnan(right)
         return result
+
+    def vote(self, node: dict[str, Any]) -> BoolArray:
+        total = np.zeros(len(self.candles))
+        scale = 0.0
+        for item in node["weighted"]:
+            weight = resolve_number(item["weight"], self.params)
+            assert weight is not None  # validate_tree ran first
+            total[self.node(item["when"])] += weight
+            scale += abs(weight)
+        threshold = resolve_number(node["threshold"], self.params)
+        assert threshold is not None
+        passed: BoolArray = vote_passes(total, threshold, scale)
+        return passed
 
     def operand(self, operand: Any) -> FloatArray:
         n = len(self.candles)

@@ -1,5 +1,7 @@
 """Ready strategies: condition trees with typed parameters and a note on when each works.
 
+The composer is a weighted vote (see apps.engine.conditions): each signal's weight and the
+threshold are parameters, so the optimiser can tune how much each signal counts.
 Grid and DCA are not condition trees: they keep resting orders and averaging state, so
 they run on the event path; their parameter schemas live here all the same.
 """
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from apps.engine.conditions import ConditionError, validate_tree
 
 ParamType = Literal["int", "float"]
 Tree = dict[str, Any]
@@ -257,6 +261,71 @@ _register(
             ]
         },
         check=_fast_below_slow,
+    )
+)
+_MACD_LINE = {"indicator": "macd", "output": "macd"}
+_MACD_SIGNAL = {"indicator": "macd", "output": "signal"}
+_COMPOSER_ENTRY: Tree = {
+    "weighted": [
+        {
+            "weight": {"param": "rsi_weight"},
+            "when": _leaf(_ind("rsi", period="rsi_period"), "<", {"param": "oversold"}),
+        },
+        {"weight": {"param": "macd_weight"}, "when": _leaf(_MACD_LINE, ">", _MACD_SIGNAL)},
+        {
+            "weight": {"param": "trend_weight"},
+            "when": _leaf({"field": "close"}, ">", _ind("sma", period="trend_period")),
+        },
+    ],
+    "threshold": {"param": "threshold"},
+}
+
+
+def _composer_check(params: Mapping[str, float]) -> None:
+    _oversold_below_overbought(params)
+    # A threshold above the weights' sum would never buy; the optimiser skips such a draw.
+    try:
+        validate_tree(_COMPOSER_ENTRY, params, path="entry")
+    except ConditionError as exc:
+        raise TemplateError(f"threshold {exc.problems[0][1]}", "threshold") from exc
+
+
+def _weight(name: str, what: str) -> ParamSpec:
+    return ParamSpec(f"{name}_weight", "float", 1, 0, 5, f"How much {what} counts; 0 ignores it.")
+
+
+_register(
+    Template(
+        name="composer",
+        title="Weighted composer",
+        description=(
+            "Buys when the weights of three signals add up to the threshold: RSI oversold, "
+            "MACD above its signal line, close above the trend SMA (two of three by default). "
+            "Sells when RSI is overbought or MACD crosses below its signal."
+        ),
+        when_it_works=(
+            "Daily or 4h candles in uptrends with pullbacks, where no single signal is "
+            "reliable alone; on 1h and below the MACD vote flips so often that fees eat it."
+        ),
+        kind="conditions",
+        params=(
+            _period("rsi_period", 14, "RSI bars."),
+            ParamSpec("oversold", "float", 35, 1, 99, "RSI below this votes to buy."),
+            ParamSpec("overbought", "float", 70, 1, 99, "RSI above this sells."),
+            _period("trend_period", 100, "Bars in the trend SMA."),
+            _weight("rsi", "RSI oversold"),
+            _weight("macd", "MACD above its signal"),
+            _weight("trend", "close above the trend SMA"),
+            ParamSpec("threshold", "float", 2, 0.1, 15, "Buy when the true votes add up to this."),
+        ),
+        entry=_COMPOSER_ENTRY,
+        exit={
+            "any": [
+                _leaf(_ind("rsi", period="rsi_period"), ">", {"param": "overbought"}),
+                _leaf(_MACD_LINE, "crosses_below", _MACD_SIGNAL),
+            ]
+        },
+        check=_composer_check,
     )
 )
 _register(

@@ -1,4 +1,7 @@
-"""Condition trees: validation names the path; evaluation is exact and never looks ahead."""
+"""Condition trees: validation names the path; evaluation is exact and never looks ahead.
+
+The weighted vote has its own tests in test_weighted.py; the look-ahead property below
+covers it too."""
 
 from pathlib import Path
 
@@ -136,19 +139,49 @@ def _perturbed(candles: CandleArrays, after: int, seed: int) -> CandleArrays:
     )
 
 
+# A weighted vote over look-back signals of every kind: a cross, a shift, a veto.
+WEIGHTED_VOTE = {
+    "weighted": [
+        {"weight": 2, "when": {"left": SMA_FAST, "op": "crosses_above", "right": SMA_SLOW}},
+        {
+            "weight": {"param": "w_rsi"},
+            "when": {
+                "left": {"indicator": "rsi", "params": {"period": 14}},
+                "op": "<",
+                "right": 45,
+            },
+        },
+        {
+            "weight": -1,
+            "when": {"left": {"field": "close"}, "op": "<", "right": {"field": "low", "shift": 3}},
+        },
+    ],
+    "threshold": {"param": "threshold"},
+}
+TREES = {
+    **{
+        name: (t.entry, t.exit, t.resolve_params({}))
+        for name, t in TEMPLATES.items()
+        if t.kind == "conditions"
+    },
+    "weighted vote": (
+        WEIGHTED_VOTE,
+        {"any": [WEIGHTED_VOTE, {"left": SMA_FAST, "op": "crosses_below", "right": SMA_SLOW}]},
+        {"fast": 10, "slow": 30, "w_rsi": 1.5, "threshold": 1.5},
+    ),
+}
+
+
 @settings(max_examples=40, deadline=None)
 @given(
-    template=st.sampled_from(
-        sorted(name for name, t in TEMPLATES.items() if t.kind == "conditions")
-    ),
+    name=st.sampled_from(sorted(TREES)),
     cut=st.integers(min_value=60, max_value=len(CANDLES) - 2),
     seed=st.integers(min_value=0, max_value=2**32 - 1),
 )
-def test_changing_candles_after_bar_t_changes_no_decision_up_to_t(template, cut, seed):
-    spec = TEMPLATES[template]
-    params = spec.resolve_params({})
+def test_changing_candles_after_bar_t_changes_no_decision_up_to_t(name, cut, seed):
+    entry, exit_, params = TREES[name]
     changed = _perturbed(CANDLES, cut, seed)
-    for tree in (spec.entry, spec.exit):
+    for tree in (entry, exit_):
         before = evaluate_tree(tree, CANDLES, params)
         after = evaluate_tree(tree, changed, params)
         assert np.array_equal(before[: cut + 1], after[: cut + 1])
