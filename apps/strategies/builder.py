@@ -7,6 +7,9 @@ child, that child's first child). An HTMX button posts the whole form plus an `a
 server applies it to the parsed tree and renders the tree again. Keys are renumbered on
 every render, so they always match the order on screen.
 
+A group's mode is ALL, ANY or a weighted vote (`mode_weighted:entry`); a vote has a
+`threshold` input and each of its children a `weight` input, kept on the child.
+
 Engine paths (`entry.all[1].left.params.period`, from apps.engine.conditions) are mapped
 back to the node and the input that caused them, so each error shows next to its input.
 """
@@ -22,6 +25,8 @@ from apps.engine.conditions import OPS, PRICE_FIELDS
 from apps.engine.indicators import INDICATORS
 
 TREES = ("entry", "exit")
+MODES = ("all", "any", "weighted")
+DEFAULT_WEIGHT = "1"
 OP_LABELS = {
     ">": "is above (>)",
     "<": "is below (<)",
@@ -83,12 +88,17 @@ class Node:
     is_group: bool
     mode: str = "all"
     children: list[Node] = field(default_factory=list)
+    # A weighted vote's threshold, and this node's weight when its parent is a vote.
+    threshold: str = DEFAULT_WEIGHT
+    weight: str = DEFAULT_WEIGHT
     op: str = ">"
     left: Operand = field(default_factory=Operand)
     right: Operand = field(default_factory=Operand)
     # Problems for the node as a whole and for its operator, each with the engine path.
     errors: list[str] = field(default_factory=list)
     op_error: str = ""
+    threshold_error: str = ""
+    weight_error: str = ""
     engine_path: str = ""
 
     @property
@@ -185,7 +195,21 @@ def load_operand(data: Any) -> Operand:
     return operand
 
 
+def _load_vote(data: dict[str, Any], key: str) -> Node:
+    items = data["weighted"] if isinstance(data["weighted"], list) else []
+    group = Node(key=key, is_group=True, mode="weighted")
+    group.threshold = _fmt(data.get("threshold"))
+    for i, item in enumerate(items):
+        item = item if isinstance(item, dict) else {}
+        child = load_node(item.get("when"), f"{key}.{i}")
+        child.weight = _fmt(item.get("weight"))
+        group.children.append(child)
+    return group
+
+
 def load_node(data: Any, key: str) -> Node:
+    if isinstance(data, dict) and "weighted" in data:
+        return _load_vote(data, key)
     if isinstance(data, dict) and ("all" in data or "any" in data):
         mode = "all" if "all" in data else "any"
         children = data[mode] if isinstance(data[mode], list) else []
@@ -254,10 +278,17 @@ def _parse_operand(fields: Mapping[str, str], side: str) -> Operand:
 
 
 def _parse_node(key: str, by_key: dict[str, dict[str, str]]) -> Node:
+    node = _parse_node_itself(key, by_key)
+    node.weight = by_key.get(key, {}).get("weight", DEFAULT_WEIGHT).strip()
+    return node
+
+
+def _parse_node_itself(key: str, by_key: dict[str, dict[str, str]]) -> Node:
     fields = by_key.get(key, {})
     if fields.get("type") == "group" or "." not in key:
         mode = fields.get("mode", "all")
-        group = Node(key=key, is_group=True, mode=mode if mode in ("all", "any") else "all")
+        group = Node(key=key, is_group=True, mode=mode if mode in MODES else "all")
+        group.threshold = fields.get("threshold", DEFAULT_WEIGHT).strip()
         child_keys = [
             other
             for other in by_key
@@ -312,7 +343,7 @@ def apply_action(trees: dict[str, Node], action: str) -> None:
         node.children.append(new_group(f"{node.key}.{len(node.children)}", mode="any"))
     elif verb == "remove" and parent is not None:
         parent.children.remove(node)
-    elif verb in ("mode_all", "mode_any") and node.is_group:
+    elif verb.removeprefix("mode_") in MODES and node.is_group:
         node.mode = verb.removeprefix("mode_")
     renumber(trees)
 
@@ -364,6 +395,12 @@ def _operand_json(operand: Operand) -> Any:
 def node_json(node: Node, engine_path: str) -> Any:
     """Engine JSON for `node`; records each node's engine path for error mapping."""
     node.engine_path = engine_path
+    if node.is_group and node.mode == "weighted":
+        items = []
+        for i, child in enumerate(node.children):
+            when = node_json(child, f"{engine_path}.weighted[{i}].when")
+            items.append({"weight": _number(child.weight), "when": when})
+        return {"weighted": items, "threshold": _number(node.threshold)}
     if node.is_group:
         return {
             node.mode: [
@@ -393,6 +430,18 @@ def _operand_error(operand: Operand, rest: str, message: str) -> None:
         operand.errors["value"] = message
 
 
+_VOTE_WEIGHT = re.compile(r"^weighted\[(\d+)\]\.weight$")
+
+
+def _group_error(group: Node, rest: str, message: str) -> None:
+    # A vote's threshold and its children's weights are inputs of the vote itself.
+    weight = _VOTE_WEIGHT.match(rest)
+    if rest == "threshold":
+        group.threshold_error = message
+    elif weight is not None and int(weight.group(1)) < len(group.children):
+        group.children[int(weight.group(1))].weight_error = message
+
+
 def attach_errors(trees: dict[str, Node], problems: list[tuple[str, str]]) -> list[str]:
     """Put each (engine path, message) on its node; return the ones that fit no node.
 
@@ -411,7 +460,9 @@ def attach_errors(trees: dict[str, Node], problems: list[tuple[str, str]]) -> li
             left_over.append(f"{path}: {message}")
             continue
         rest = path[len(owner.engine_path) :].lstrip(".")
-        if not owner.is_group:
+        if owner.is_group:
+            _group_error(owner, rest, message)
+        else:
             side, _, tail = rest.partition(".")
             if rest == "op":
                 owner.op_error = message

@@ -7,12 +7,14 @@ from typing import Any
 
 from apps.strategies.builder import OP_LABELS
 
+TIMES = "\N{MULTIPLICATION SIGN}"
 PARAM_ORDER = {"macd": ("fast", "slow", "signal")}
 
 
 @dataclass
 class Line:
-    """One line of a tree outline: a group ("ALL of" / "ANY of") or a condition."""
+    """One line of a tree outline: a group ("ALL of", "ANY of", "WEIGHTED VOTE ≥ 2 of")
+    or a condition; a vote's children start with their weight and TIMES (2 times RSI...)."""
 
     text: str
     is_group: bool = False
@@ -45,7 +47,21 @@ def operand_text(operand: Any) -> str:
     return text
 
 
+def _vote_outline(tree: dict[str, Any]) -> Line:
+    items = tree["weighted"] if isinstance(tree["weighted"], list) else []
+    children = []
+    for item in items:
+        item = item if isinstance(item, dict) else {}
+        line = tree_outline(item.get("when"))
+        line.text = f"{_number(item.get('weight'))} {TIMES} {line.text}"
+        children.append(line)
+    label = f"WEIGHTED VOTE ≥ {_number(tree.get('threshold'))} of"
+    return Line(label, is_group=True, children=children)
+
+
 def tree_outline(tree: Any) -> Line:
+    if isinstance(tree, dict) and "weighted" in tree:
+        return _vote_outline(tree)
     if isinstance(tree, dict) and ("all" in tree or "any" in tree):
         mode = "all" if "all" in tree else "any"
         children = tree[mode] if isinstance(tree[mode], list) else []

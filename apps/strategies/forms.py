@@ -28,11 +28,12 @@ class StrategyArchiveForm(forms.Form):
 KIND_HELP = {
     StrategyKind.TEMPLATE: (
         "Start from a ready strategy (SMA cross, RSI swing, MACD, Bollinger, breakout, "
-        "scalping, grid, DCA) and tune its parameters."
+        "scalping, weighted composer, grid, DCA) and tune its parameters."
     ),
     StrategyKind.CONDITIONS: (
         "Build entry and exit rules from indicators, prices and numbers, combined with "
-        "ALL / ANY groups nested as deep as you need."
+        "ALL / ANY groups or weighted votes (each signal has a weight; enter when the weights "
+        "of the true signals add up to at least the threshold), nested as deep as you need."
     ),
     StrategyKind.SCRIPT: (
         "Write Python: main(sdk, params) runs on every closed candle, in a sandbox with "

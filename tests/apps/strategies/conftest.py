@@ -31,8 +31,22 @@ def _operand_fields(prefix: str, operand: Any) -> dict[str, str]:
     return fields
 
 
+def _text(number: Any) -> str:
+    return f"${number['param']}" if isinstance(number, dict) else str(number)
+
+
 def builder_fields(tree: Any, key: str) -> dict[str, str]:
     """The form fields the builder page would post for `tree` at node `key`."""
+    if "weighted" in tree:
+        fields = {
+            f"{key}__type": "group",
+            f"{key}__mode": "weighted",
+            f"{key}__threshold": _text(tree["threshold"]),
+        }
+        for i, item in enumerate(tree["weighted"]):
+            fields.update(builder_fields(item["when"], f"{key}.{i}"))
+            fields[f"{key}.{i}__weight"] = _text(item["weight"])
+        return fields
     if "all" in tree or "any" in tree:
         mode = "all" if "all" in tree else "any"
         fields = {f"{key}__type": "group", f"{key}__mode": mode}
