@@ -11,6 +11,19 @@ def sma(period: Any) -> dict:
     return {"indicator": "sma", "params": {"period": period}}
 
 
+def rsi_vs(op: str, level: float) -> dict:
+    """RSI(14) <op> level, spelled as the builder saves it."""
+    return {
+        "left": {"indicator": "rsi", "params": {"period": 14}},
+        "op": op,
+        "right": {"value": level},
+    }
+
+
+def close_vs_sma(op: str, period: int) -> dict:
+    return {"left": {"field": "close"}, "op": op, "right": sma(period)}
+
+
 CROSS_ENTRY = {"all": [{"left": sma(10), "op": "crosses_above", "right": sma(30)}]}
 CROSS_EXIT = {"all": [{"left": sma(10), "op": "crosses_below", "right": sma(30)}]}
 

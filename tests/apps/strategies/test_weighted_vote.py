@@ -16,27 +16,21 @@ from apps.strategies.describe import TIMES
 from apps.strategies.models import Strategy, StrategyVersion
 from apps.strategies.services import strategy_create
 from tests.apps.backtests.conftest import END, START, import_pair_candles, pair_input
-from tests.apps.strategies.conftest import CROSS_ENTRY, CROSS_EXIT, builder_post
+from tests.apps.strategies.conftest import (
+    CROSS_ENTRY,
+    CROSS_EXIT,
+    builder_post,
+    close_vs_sma,
+    rsi_vs,
+)
 
 pytestmark = pytest.mark.django_db
 CREATE = reverse("strategies:create") + "?kind=conditions"
 API = reverse("api-strategies")
 
-RSI_LOW = {
-    "left": {"indicator": "rsi", "params": {"period": 14}},
-    "op": "<",
-    "right": {"value": 40},
-}
-ABOVE_TREND = {
-    "left": {"field": "close"},
-    "op": ">",
-    "right": {"indicator": "sma", "params": {"period": 50}},
-}
-BELOW_LONG = {
-    "left": {"field": "close"},
-    "op": "<",
-    "right": {"indicator": "sma", "params": {"period": 200}},
-}
+RSI_LOW = rsi_vs("<", 40)
+ABOVE_TREND = close_vs_sma(">", 50)
+BELOW_LONG = close_vs_sma("<", 200)
 VOTE = {
     "weighted": [
         {"weight": 2, "when": RSI_LOW},
@@ -45,11 +39,7 @@ VOTE = {
     ],
     "threshold": 2,
 }
-RSI_HIGH = {
-    "left": {"indicator": "rsi", "params": {"period": 14}},
-    "op": ">",
-    "right": {"value": 60},
-}
+RSI_HIGH = rsi_vs(">", 60)
 
 
 def _nothing_written():
