@@ -9,13 +9,19 @@ import pytest
 from apps.engine.backtest import StrategySpec, run_backtest
 from apps.engine.candles import CandleArrays, read_csv
 from apps.engine.optimize import (
+    EvaluationContext,
     OptimizationError,
     ParamSpace,
+    evaluate_jobs,
     grid_search,
     optimize,
     out_of_sample_run,
     random_search,
+    rank_rows,
+    search_plan,
     walk_forward,
+    walk_forward_plan,
+    walk_forward_summary,
     window_bounds,
 )
 from apps.engine.simulator import ExecutionConfig
@@ -260,3 +266,30 @@ def test_out_of_sample_trades_stay_inside_the_window_with_warm_indicators(candle
     # Cold: the slow average needs 400 bars of the window before any decision.
     assert all(t.entry_index > 400 for t in cold.trades)
     assert [t.entry_index for t in cold.trades] != [t.entry_index for t in warm.trades]
+
+
+def _in_chunks(context, jobs, size):
+    """The platform's fan-out: each share evaluated on its own, then joined by job number."""
+    found = {}
+    for begin in reversed(range(0, len(jobs), size)):  # any order of completion
+        found.update(evaluate_jobs(context, jobs[begin : begin + size]))
+    return [found[job.number] for job in jobs]
+
+
+def test_a_plan_run_in_chunks_ranks_like_optimize(short):
+    plan = search_plan("sma_cross", SMA_SPACE, metric="total_return")
+    context = EvaluationContext("sma_cross", short, CONFIG)
+    metrics = _in_chunks(context, plan.jobs(len(short)), size=4)
+    rows = rank_rows(plan.valid, metrics, "total_return")
+    whole = grid_search("sma_cross", SMA_SPACE, short, CONFIG, metric="total_return")
+    assert rows == whole.rows
+    assert plan.skipped == whole.skipped
+
+
+def test_a_walk_forward_plan_run_in_chunks_equals_walk_forward(candles):
+    data = candles.head(9000)
+    plan = walk_forward_plan("sma_cross", WF_SPACE, len(data), **WF)
+    context = EvaluationContext("sma_cross", data, CONFIG)
+    metrics = _in_chunks(context, plan.jobs(), size=7)
+    summary = walk_forward_summary(context, plan, metrics)
+    assert summary.as_dict() == walk_forward("sma_cross", WF_SPACE, data, CONFIG, **WF).as_dict()

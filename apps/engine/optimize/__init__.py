@@ -13,9 +13,13 @@ the template refuses as a whole (``fast >= slow``) is skipped and counted, not s
 Scores are Metrics fields where higher is better (`SCORE_METRICS`). A run whose metric is
 undefined (no trades, so no Sharpe) has score None and sorts after every scored row.
 
-Parallel runs use a `ProcessPoolExecutor`: each worker receives the candles, execution
-config and template once, through the pool initializer; a job carries only parameters and
-the bar range to test. Results come back in job order, so a parallel run equals a serial one.
+Every search is planned first (`search_plan`, `walk_forward_plan`: the combinations and
+windows, checked), then run as jobs, one backtest each (`evaluate.py`). Parallel runs use a
+`ProcessPoolExecutor`: each worker receives the candles, execution config and template once,
+through the pool initializer; a job carries only parameters and the bar range to test.
+Results come back in job order, so a parallel run equals a serial one. A caller that spreads
+the jobs some other way (the platform's Celery chunks) runs `evaluate_jobs` on each share and
+joins the results with `rank_rows` or `walk_forward_summary`.
 
 Walk-forward and the overfitting rule
 -------------------------------------
@@ -36,11 +40,21 @@ calmar, annualized_return): IS windows are usually longer than OOS windows, so t
 of the two is not like for like.
 """
 
+from apps.engine.optimize.evaluate import (
+    EvaluationContext,
+    Job,
+    Row,
+    SearchPlan,
+    Skipped,
+    evaluate,
+    evaluate_jobs,
+    metric_score,
+    rank_rows,
+    search_plan,
+)
 from apps.engine.optimize.search import (
     Heatmap,
     OptimizationResult,
-    Row,
-    Skipped,
     grid_search,
     heatmap,
     optimize,
@@ -54,10 +68,13 @@ from apps.engine.optimize.space import (
     ParamSpace,
 )
 from apps.engine.optimize.walkforward import (
+    WalkForwardPlan,
     WalkForwardResult,
     WalkForwardWindow,
     out_of_sample_run,
     walk_forward,
+    walk_forward_plan,
+    walk_forward_summary,
     window_bounds,
 )
 
@@ -65,19 +82,30 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "MAX_COMBINATIONS",
     "SCORE_METRICS",
+    "EvaluationContext",
     "Heatmap",
+    "Job",
     "OptimizationError",
     "OptimizationResult",
     "ParamSpace",
     "Row",
+    "SearchPlan",
     "Skipped",
+    "WalkForwardPlan",
     "WalkForwardResult",
     "WalkForwardWindow",
+    "evaluate",
+    "evaluate_jobs",
     "grid_search",
     "heatmap",
+    "metric_score",
     "optimize",
     "out_of_sample_run",
     "random_search",
+    "rank_rows",
+    "search_plan",
     "walk_forward",
+    "walk_forward_plan",
+    "walk_forward_summary",
     "window_bounds",
 ]

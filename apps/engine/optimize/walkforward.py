@@ -5,32 +5,26 @@ from __future__ import annotations
 import multiprocessing.context
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from apps.engine.backtest import StrategySpec, iso_utc, signals
 from apps.engine.candles import CandleArrays, FloatArray, TimeArray
 from apps.engine.metrics import Metrics, compute_metrics, drawdown_curve
-from apps.engine.optimize.search import (
-    _check_metric,
-    _combos,
-    _config,
-    _Context,
-    _evaluate,
-    _Job,
-    _resolve,
-    _score,
-    _sorted_rows,
-    _window,
+from apps.engine.optimize.evaluate import (
+    EvaluationContext,
+    Job,
+    Method,
+    SearchPlan,
+    candle_window,
+    checked_config,
+    evaluate,
+    metric_score,
+    rank_rows,
+    search_plan,
 )
-from apps.engine.optimize.space import (
-    DEFAULT_THRESHOLD,
-    OptimizationError,
-    Params,
-    ParamSpace,
-    Progress,
-)
+from apps.engine.optimize.space import DEFAULT_THRESHOLD, OptimizationError, Params, Progress
 from apps.engine.simulator import ExecutionConfig, SimResult, simulate
 
 # -- walk-forward -------------------------------------------------------------------------
@@ -147,8 +141,8 @@ def out_of_sample_run(
     """
     first = max(0, start - warmup)
     spec = StrategySpec.from_template(template, params)
-    entries, exits = signals(spec, _window(candles, first, stop))
-    inside = _window(candles, start, stop)
+    entries, exits = signals(spec, candle_window(candles, first, stop))
+    inside = candle_window(candles, start, stop)
     result = simulate(inside, entries[start - first :], exits[start - first :], config)
     drawdown = drawdown_curve(result.equity)
     return compute_metrics(inside, result, config.cash, drawdown), result
@@ -171,6 +165,129 @@ def _window_overfit(is_score: float | None, oos_score: float | None, threshold: 
     return oos_score is None or oos_score < threshold * is_score
 
 
+@dataclass(frozen=True)
+class WalkForwardPlan:
+    """The windows and combinations of one walk-forward run, before anything runs."""
+
+    search: SearchPlan
+    bounds: list[tuple[int, int, int]]
+    warmup: int
+
+    def jobs(self) -> list[Job]:
+        """Every combination on every in-sample window, window by window."""
+        valid = self.search.valid
+        return [
+            Job(w * len(valid) + i, params, is_start, is_end)
+            for w, (is_start, is_end, _) in enumerate(self.bounds)
+            for i, params in enumerate(valid)
+        ]
+
+
+def walk_forward_plan(
+    template: str,
+    space: Mapping[str, Any],
+    bars: int,
+    *,
+    in_sample: int,
+    out_of_sample: int,
+    step: int | None = None,
+    anchored: bool = False,
+    warmup: int | None = None,
+    metric: str = "sharpe",
+    method: Method = "grid",
+    samples: int = 50,
+    seed: int | None = None,
+) -> WalkForwardPlan:
+    """Check every setting against `bars` candles; raise OptimizationError naming it.
+
+    `warmup` defaults to `in_sample` bars.
+    """
+    if warmup is not None and warmup < 0:
+        raise OptimizationError("warmup must not be negative", "warmup")
+    warmup = in_sample if warmup is None else warmup
+    search = search_plan(template, space, metric=metric, method=method, samples=samples, seed=seed)
+    bounds = window_bounds(bars, in_sample, out_of_sample, step, anchored)
+    if not search.valid:
+        raise OptimizationError("every combination in the space was refused", "space")
+    return WalkForwardPlan(search, bounds, warmup)
+
+
+def _window_result(
+    context: EvaluationContext,
+    plan: WalkForwardPlan,
+    w: int,
+    metrics: Sequence[Metrics],
+    threshold: float,
+    times: list[str],
+) -> tuple[WalkForwardWindow, SimResult]:
+    is_start, is_end, oos_end = plan.bounds[w]
+    valid, metric = plan.search.valid, plan.search.metric
+    best = rank_rows(valid, metrics[w * len(valid) : (w + 1) * len(valid)], metric)[0]
+    oos_metrics, oos_result = out_of_sample_run(
+        context.template, best.params, context.candles, is_end, oos_end, plan.warmup, context.config
+    )
+    oos_score = metric_score(oos_metrics, metric)
+    window = WalkForwardWindow(
+        index=w,
+        is_start=is_start,
+        is_end=is_end,
+        oos_start=is_end,
+        oos_end=oos_end,
+        is_period=(times[is_start], times[is_end - 1]),
+        oos_period=(times[is_end], times[oos_end - 1]),
+        best_params=best.params,
+        is_score=best.score,
+        oos_score=oos_score,
+        oos_metrics=oos_metrics,
+        efficiency=_efficiency(best.score, oos_score),
+        overfit=_window_overfit(best.score, oos_score, threshold),
+    )
+    return window, oos_result
+
+
+def walk_forward_summary(
+    context: EvaluationContext,
+    plan: WalkForwardPlan,
+    metrics: Sequence[Metrics],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    progress: Progress | None = None,
+) -> WalkForwardResult:
+    """Pick each window's in-sample winner from `metrics` (in `plan.jobs()` order), run it
+    out of sample, and judge the whole run."""
+    windows: list[WalkForwardWindow] = []
+    curves: list[FloatArray] = []
+    carry = 1.0
+    times = iso_utc(context.candles.time)
+    done = len(metrics)
+    for w in range(len(plan.bounds)):
+        window, oos_result = _window_result(context, plan, w, metrics, threshold, times)
+        windows.append(window)
+        curves.append(oos_result.equity * carry)
+        carry *= float(oos_result.equity[-1]) / context.config.cash
+        if progress:
+            progress(done + w + 1, done + len(plan.bounds))
+    paired = [w for w in windows if w.is_score is not None and w.oos_score is not None]
+    mean_is = _mean([w.is_score for w in paired])
+    mean_oos = _mean([w.oos_score for w in paired])
+    efficiency = _efficiency(mean_is, mean_oos)
+    overfit = mean_is is not None and mean_is > 0 and (efficiency or 0.0) < threshold
+    candles = context.candles
+    return WalkForwardResult(
+        template=context.template,
+        metric=plan.search.metric,
+        threshold=threshold,
+        windows=windows,
+        equity=np.concatenate(curves),
+        equity_time=np.concatenate([candles.time[w.oos_start : w.oos_end] for w in windows]),
+        mean_is_score=mean_is,
+        mean_oos_score=mean_oos,
+        efficiency=efficiency,
+        overfit=overfit,
+        skipped=len(plan.search.skipped),
+    )
+
+
 def walk_forward(
     template: str,
     space: Mapping[str, Any],
@@ -183,7 +300,7 @@ def walk_forward(
     anchored: bool = False,
     warmup: int | None = None,
     metric: str = "sharpe",
-    method: Literal["grid", "random"] = "grid",
+    method: Method = "grid",
     samples: int = 50,
     seed: int | None = None,
     threshold: float = DEFAULT_THRESHOLD,
@@ -195,72 +312,22 @@ def walk_forward(
 
     `warmup` defaults to `in_sample` bars. All windows' in-sample runs share one pool.
     """
-    _check_metric(metric)
-    config = _config(config)
-    if warmup is not None and warmup < 0:
-        raise OptimizationError("warmup must not be negative", "warmup")
-    warmup = in_sample if warmup is None else warmup
-    bounds = window_bounds(len(candles), in_sample, out_of_sample, step, anchored)
-    parsed = ParamSpace.parse(template, space)
-    valid, skipped = _resolve(template, _combos(parsed, method, samples, seed))
-    if not valid:
-        raise OptimizationError("every combination in the space was refused", "space")
-    jobs: list[_Job] = [
-        (w * len(valid) + i, p, is_start, is_end)
-        for w, (is_start, is_end, _) in enumerate(bounds)
-        for i, p in enumerate(valid)
-    ]
-    context = _Context(template, candles, config)
-    metrics = _evaluate(context, jobs, workers, progress, mp_context, extra_total=len(bounds))
-    windows: list[WalkForwardWindow] = []
-    curves: list[FloatArray] = []
-    carry = 1.0
-    times = iso_utc(candles.time)
-    for w, (is_start, is_end, oos_end) in enumerate(bounds):
-        best = _sorted_rows(valid, metrics[w * len(valid) : (w + 1) * len(valid)], metric)[0]
-        oos_metrics, oos_result = out_of_sample_run(
-            template, best.params, candles, is_end, oos_end, warmup, config
-        )
-        equity = oos_result.equity
-        curves.append(equity * carry)
-        carry *= float(equity[-1]) / config.cash
-        oos_score = _score(oos_metrics, metric)
-        windows.append(
-            WalkForwardWindow(
-                index=w,
-                is_start=is_start,
-                is_end=is_end,
-                oos_start=is_end,
-                oos_end=oos_end,
-                is_period=(times[is_start], times[is_end - 1]),
-                oos_period=(times[is_end], times[oos_end - 1]),
-                best_params=best.params,
-                is_score=best.score,
-                oos_score=oos_score,
-                oos_metrics=oos_metrics,
-                efficiency=_efficiency(best.score, oos_score),
-                overfit=_window_overfit(best.score, oos_score, threshold),
-            )
-        )
-        if progress:
-            progress(len(jobs) + w + 1, len(jobs) + len(bounds))
-    paired = [w for w in windows if w.is_score is not None and w.oos_score is not None]
-    mean_is = _mean([w.is_score for w in paired])
-    mean_oos = _mean([w.oos_score for w in paired])
-    efficiency = _efficiency(mean_is, mean_oos)
-    overfit = mean_is is not None and mean_is > 0 and (efficiency or 0.0) < threshold
-    equity = np.concatenate(curves)
-    equity_time = np.concatenate([candles.time[w.oos_start : w.oos_end] for w in windows])
-    return WalkForwardResult(
-        template=template,
+    config = checked_config(config)
+    plan = walk_forward_plan(
+        template,
+        space,
+        len(candles),
+        in_sample=in_sample,
+        out_of_sample=out_of_sample,
+        step=step,
+        anchored=anchored,
+        warmup=warmup,
         metric=metric,
-        threshold=threshold,
-        windows=windows,
-        equity=equity,
-        equity_time=equity_time,
-        mean_is_score=mean_is,
-        mean_oos_score=mean_oos,
-        efficiency=efficiency,
-        overfit=overfit,
-        skipped=len(skipped),
+        method=method,
+        samples=samples,
+        seed=seed,
     )
+    context = EvaluationContext(template, candles, config)
+    jobs = plan.jobs()
+    metrics = evaluate(context, jobs, workers, progress, mp_context, extra_total=len(plan.bounds))
+    return walk_forward_summary(context, plan, metrics, threshold=threshold, progress=progress)
