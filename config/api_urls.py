@@ -7,4 +7,5 @@ urlpatterns = [
     path("exchange-accounts/", include("apps.exchanges.api.urls")),
     path("strategies/", include("apps.strategies.api.urls")),
     path("backtests/", include("apps.backtests.api.urls")),
+    path("optimizations/", include("apps.optimizations.api.urls")),
 ]

@@ -8,6 +8,7 @@ urlpatterns = [
     path("exchanges/", include("apps.exchanges.urls")),
     path("market/", include("apps.market.urls")),
     path("backtests/", include("apps.backtests.urls")),
+    path("optimizations/", include("apps.optimizations.urls")),
     path("strategies/", include("apps.strategies.urls")),
     path("healthz", include("apps.common.urls")),
     path("api/", include("config.api_urls")),

@@ -46,6 +46,7 @@ LOCAL_APPS = [
     "apps.backtests",
     "apps.market",
     "apps.strategies",
+    "apps.optimizations",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -217,6 +218,7 @@ CELERY_TASK_QUEUES_NAMES = ["ticks", "orders", "backtests", "default"]
 CELERY_TASK_ROUTES = {
     "apps.bots.tasks.*": {"queue": "ticks"},
     "apps.backtests.tasks.*": {"queue": "backtests"},
+    "apps.optimizations.tasks.*": {"queue": "backtests"},
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

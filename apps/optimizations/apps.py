@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class OptimizationsConfig(AppConfig):
+    name = "apps.optimizations"
+    label = "optimizations"
+    verbose_name = "Optimisations"
