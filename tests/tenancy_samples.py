@@ -91,6 +91,30 @@ def _candle_download(owner) -> int:
     return download.pk
 
 
+def _optimization(owner) -> int:
+    from datetime import UTC, datetime
+
+    from apps.optimizations.models import OptimizationTask
+    from apps.strategies.services import strategy_create
+
+    _strategy, version = strategy_create(
+        owner=owner, name="Sample optimised strategy", kind="template", template="sma_cross"
+    )
+    task = OptimizationTask.objects.create(
+        owner=owner,
+        strategy_version=version,
+        exchange="binance",
+        symbol="BTC/USDT",
+        timeframe="1h",
+        start=datetime(2021, 1, 1, tzinfo=UTC),
+        end=datetime(2021, 2, 1, tzinfo=UTC),
+        space={"fast": [5, 10]},
+        combinations=[{"fast": 5, "slow": 30}, {"fast": 10, "slow": 30}],
+        status=OptimizationTask.Status.RUNNING,
+    )
+    return task.pk
+
+
 # URL keyword arguments that do not name an owned object, with the reason.
 NOT_OBJECT_SCOPED = {
     "uidb64": "password-reset link: a signed token, not an owned object",
@@ -106,4 +130,5 @@ OWNED_SAMPLES: dict[str, Callable] = {
     "task_id": _backtest_task,
     "pair_id": _backtest_pair_id,
     "download_id": _candle_download,
+    "optimization_id": _optimization,
 }

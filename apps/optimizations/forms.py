@@ -55,11 +55,15 @@ def _nice(value: float, spec: ParamSpec) -> float:
 
 
 def suggested_range(spec: ParamSpec, value: float) -> dict[str, float]:
-    """Half to twice the version's value, inside the parameter's bounds, in a few steps."""
+    """Half to twice the version's value, inside the parameter's bounds, in a few steps
+    that end on the maximum."""
     low = _nice(max(spec.minimum, value / 2), spec)
     high = _nice(min(spec.maximum, value * 2), spec)
     step = _nice((high - low) / SUGGESTED_STEPS, spec) or (1 if spec.type == "int" else 0.1)
-    return {"min": low, "max": high, "step": step}
+    if spec.type == "int":
+        step = max(1, math.ceil((high - low) / SUGGESTED_STEPS))
+    steps = math.floor((high - low) / step + 1e-9)
+    return {"min": low, "max": _nice(low + steps * step, spec), "step": step}
 
 
 class OptimizationForm(forms.Form):
@@ -145,7 +149,7 @@ class OptimizationForm(forms.Form):
     def _add_param_fields(self, spec: ParamSpec, value: float, *, vary: bool) -> None:
         suggested = suggested_range(spec, value)
         bounds = f"{spec.minimum:g} to {spec.maximum:g}"
-        whole = "whole numbers, " if spec.type == "int" else ""
+        whole = "Whole numbers, " if spec.type == "int" else "From "
         name = spec.name
         self.fields[f"vary_{name}"] = forms.BooleanField(
             required=False,
@@ -236,8 +240,11 @@ class OptimizationForm(forms.Form):
         )
 
     def add_service_error(self, path: str, message: str) -> None:
-        """Put a service problem next to its input: `space.fast` goes to the fast row."""
+        """Put a service problem next to its input: `space.fast` goes to the fast row, the
+        candle series' parts to the series select."""
         name = path.removeprefix("space.")
+        if path in ("exchange", "symbol", "timeframe"):
+            name = "series"
         for candidate in (path, f"vary_{name}", name):
             if candidate in self.fields:
                 self.add_error(candidate, message)

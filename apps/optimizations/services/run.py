@@ -178,7 +178,12 @@ def _search_summary(task: OptimizationTask) -> dict[str, Any]:
     ranked = rank_rows(params, metrics, task.metric)
     best = ranked[0]
     return {
-        "best": {"params": best.params, "score": best.score, "metrics": best.metrics.as_dict()},
+        "best": {
+            "number": params.index(best.params),
+            "params": best.params,
+            "score": best.score,
+            "metrics": best.metrics.as_dict(),
+        },
         "rows": len(ranked),
         "scored": sum(row.score is not None for row in ranked),
     }
@@ -193,6 +198,7 @@ def _walk_forward_summary(task: OptimizationTask) -> dict[str, Any]:
     # The stitched curve is one value per out-of-sample bar; the pages show the windows.
     del summary["equity"], summary["equity_time"]
     summary["oos_bars"] = len(result.equity)
+    summary["overfit_windows"] = sum(window.overfit for window in result.windows)
     valid = task.combinations
     for window in summary["windows"]:
         window["best_row"] = window["index"] * len(valid) + valid.index(window["best_params"])
