@@ -15,21 +15,9 @@ from apps.backtests.forms import HUNDRED, BacktestPairForm
 from apps.engine.optimize import SCORE_METRICS
 from apps.engine.templates import ParamSpec
 from apps.optimizations.models import METRIC_LABELS, OptimizationTask
+from apps.optimizations.plan import EXECUTION_FIELDS
 from apps.optimizations.services import MAX_COMBINATIONS, OptimizationInput
 
-# The execution settings of a backtest pair, with the same labels, help and defaults.
-EXECUTION_FIELDS = (
-    "initial_capital",
-    "taker_fee",
-    "slippage",
-    "sizing",
-    "size_value",
-    "stop_loss",
-    "take_profit",
-    "trailing_stop",
-    "max_trades_per_day",
-    "max_drawdown_stop",
-)
 # Values a suggested range offers per parameter.
 SUGGESTED_STEPS = 6
 
@@ -139,6 +127,7 @@ class OptimizationForm(forms.Form):
         )
         self.fields["series"].queryset = series
         self.fields["series"].label_from_instance = _series_label
+        # A backtest pair's fields, with the same labels, help and defaults.
         for name in EXECUTION_FIELDS:
             self.fields[name] = copy.deepcopy(BacktestPairForm.base_fields[name])
         self.param_specs = param_specs or []

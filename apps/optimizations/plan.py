@@ -23,6 +23,21 @@ TARGET_CHUNKS = 20
 CHUNK_BAR_BUDGET = 40_000_000
 
 
+# The execution settings an optimisation shares with a backtest pair (same names, defaults).
+EXECUTION_FIELDS = (
+    "initial_capital",
+    "taker_fee",
+    "slippage",
+    "sizing",
+    "size_value",
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
+    "max_trades_per_day",
+    "max_drawdown_stop",
+)
+
+
 class ExecutionSettings(Protocol):
     """The execution columns an optimisation shares with a backtest pair."""
 

@@ -71,6 +71,16 @@ def optimization_get_for_user(*, user: Any, optimization_id: int) -> Optimizatio
     return get_object_or_404(queryset, pk=optimization_id, owner=user)
 
 
+def optimization_window(*, task: OptimizationTask, wanted: str | None) -> int | None:
+    """The walk-forward window whose in-sample rows to show: `wanted` when it names one,
+    else the last (the parameters one would trade next); None for grid and random."""
+    if not task.is_walk_forward or not task.summary:
+        return None
+    count = len(task.summary["windows"])
+    text = wanted or ""
+    return int(text) if text.isdigit() and int(text) < count else count - 1
+
+
 def optimization_param_specs(*, task: OptimizationTask) -> list[ParamSpec]:
     """The template's specs of the parameters the task varies, in the task's order."""
     specs = {spec.name: spec for spec in TEMPLATES[task.template].params}
@@ -96,6 +106,11 @@ def optimization_rows(
     return rows.order_by(order, "number")
 
 
+# A page shows a heatmap up to this many values per axis; random draws of floats make
+# one column per sample, which no table can show usefully.
+HEATMAP_MAX_AXIS = 50
+
+
 @dataclass(frozen=True)
 class HeatmapView:
     """A heatmap laid out for a table: one line per y value, each cell with its colour."""
@@ -104,6 +119,11 @@ class HeatmapView:
     lines: list[dict[str, Any]]
     low: float | None
     high: float | None
+
+    @property
+    def too_large(self) -> bool:
+        heat = self.heatmap
+        return max(len(heat.x_values), len(heat.y_values)) > HEATMAP_MAX_AXIS
 
 
 def _shade(score: float | None, low: float, high: float) -> str:

@@ -27,6 +27,7 @@ from apps.optimizations.selectors import (
     optimization_list_for_user,
     optimization_param_specs,
     optimization_rows,
+    optimization_window,
 )
 from apps.optimizations.services import (
     OptimizationInvalid,
@@ -103,12 +104,7 @@ def optimization_create(request: HttpRequest) -> HttpResponse:
 
 
 def _window(task: OptimizationTask, request: HttpRequest) -> int | None:
-    """The walk-forward window whose in-sample rows are shown (the last by default)."""
-    if not task.is_walk_forward or not task.summary:
-        return None
-    count = len(task.summary["windows"])
-    wanted = request.GET.get("window", "")
-    return int(wanted) if wanted.isdigit() and int(wanted) < count else count - 1
+    return optimization_window(task=task, wanted=request.GET.get("window"))
 
 
 def _query(request: HttpRequest, **changes: Any) -> str:

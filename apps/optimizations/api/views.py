@@ -27,6 +27,7 @@ from apps.optimizations.selectors import (
     optimization_heatmap,
     optimization_list_for_user,
     optimization_rows,
+    optimization_window,
 )
 from apps.optimizations.services import (
     OptimizationInput,
@@ -209,14 +210,6 @@ def _int_param(request: Request, name: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _window(task: OptimizationTask, request: Request) -> int | None:
-    if not task.is_walk_forward or not task.summary:
-        return None
-    count = len(task.summary["windows"])
-    wanted = _int_param(request, "window")
-    return wanted if wanted is not None and wanted < count else count - 1
-
-
 class OptimizationDetailApi(APIView):
     """One of your optimisations: status, progress, and when done the ranked rows, a heatmap
     and (walk-forward) the windows with the overfitting verdict."""
@@ -234,7 +227,7 @@ class OptimizationDetailApi(APIView):
         task = optimization_get_for_user(user=request.user, optimization_id=optimization_id)
         context = {
             "limit": min(MAX_ROWS, max(1, _int_param(request, "limit") or 50)),
-            "window": _window(task, request),
+            "window": optimization_window(task=task, wanted=request.query_params.get("window")),
             "x": request.query_params.get("x"),
             "y": request.query_params.get("y"),
         }

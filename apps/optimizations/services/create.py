@@ -28,7 +28,12 @@ from apps.engine.templates import TemplateError, template_get
 from apps.market.selectors import candle_series_find
 from apps.market.services import series_key_clean
 from apps.optimizations.models import OptimizationChunk, OptimizationTask
-from apps.optimizations.plan import chunk_size_for, execution_config, full_space
+from apps.optimizations.plan import (
+    EXECUTION_FIELDS,
+    chunk_size_for,
+    execution_config,
+    full_space,
+)
 from apps.strategies.models import StrategyKind
 from apps.strategies.selectors import strategy_version_get_for_user
 
@@ -293,16 +298,7 @@ def optimization_task_create(*, owner: Any, data: OptimizationInput) -> Optimiza
         timeframe=checked.timeframe,
         start=data.start,
         end=data.end,
-        initial_capital=data.initial_capital,
-        taker_fee=data.taker_fee,
-        slippage=data.slippage,
-        stop_loss=data.stop_loss,
-        take_profit=data.take_profit,
-        trailing_stop=data.trailing_stop,
-        sizing=data.sizing,
-        size_value=data.size_value,
-        max_trades_per_day=data.max_trades_per_day,
-        max_drawdown_stop=data.max_drawdown_stop,
+        **{name: getattr(data, name) for name in EXECUTION_FIELDS},
         method=data.method,
         space=data.space,
         metric=data.metric,

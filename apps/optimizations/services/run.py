@@ -223,15 +223,7 @@ def _finish(task_id: int) -> None:
         if not finished:
             return
         task.status, task.progress, task.summary = OptimizationTask.Status.DONE, 100, summary
-        audit_record(
-            event_type="optimizations.task_finished",
-            actor=None,
-            actor_label=WORKER,
-            owner=task.owner,
-            target=task,
-            data=_finish_audit(task),
-        )
-        transaction.on_commit(partial(publish_progress, progress_state(task)))
+        _worker_event(task, "optimizations.task_finished", _finish_audit(task))
 
 
 def _finish_audit(task: OptimizationTask) -> dict[str, Any]:
@@ -269,13 +261,18 @@ def optimization_task_fail(*, task_id: int, error: str) -> bool:
         if not changed:
             return False
         task = OptimizationTask.objects.select_related("owner").get(pk=task_id)
-        audit_record(
-            event_type="optimizations.task_failed",
-            actor=None,
-            actor_label=WORKER,
-            owner=task.owner,
-            target=task,
-            data={"error": task.error},
-        )
-        transaction.on_commit(partial(publish_progress, progress_state(task)))
+        _worker_event(task, "optimizations.task_failed", {"error": task.error})
     return True
+
+
+def _worker_event(task: OptimizationTask, event_type: str, data: dict[str, Any]) -> None:
+    """Audit the worker's change in its transaction; push the new state after commit."""
+    audit_record(
+        event_type=event_type,
+        actor=None,
+        actor_label=WORKER,
+        owner=task.owner,
+        target=task,
+        data=data,
+    )
+    transaction.on_commit(partial(publish_progress, progress_state(task)))

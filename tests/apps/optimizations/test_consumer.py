@@ -1,7 +1,5 @@
 """The progress websocket: owner only, current state on connect, pushes after that."""
 
-from datetime import UTC, datetime
-
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.db import database_sync_to_async
@@ -11,7 +9,7 @@ from channels.testing import WebsocketCommunicator
 from apps.optimizations.models import OptimizationTask
 from apps.optimizations.progress import progress_state, publish_progress
 from config.routing import websocket_urlpatterns
-from tests.apps.optimizations.conftest import make_version
+from tests.tenancy_samples import OWNED_SAMPLES
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,21 +25,11 @@ def as_user(user):
 
 
 def make_task(owner) -> OptimizationTask:
-    return OptimizationTask.objects.create(
-        owner=owner,
-        strategy_version=make_version(owner),
-        exchange="binance",
-        symbol="BTC/USDT",
-        timeframe="1h",
-        start=datetime(2021, 1, 1, tzinfo=UTC),
-        end=datetime(2021, 2, 1, tzinfo=UTC),
-        space={"fast": [5, 10]},
-        status=OptimizationTask.Status.RUNNING,
-        progress=40,
-        chunk_count=5,
-        chunks_done=2,
-        job_count=10,
+    task_id = OWNED_SAMPLES["optimization_id"](owner)
+    OptimizationTask.objects.filter(pk=task_id).update(
+        progress=40, chunk_count=5, chunks_done=2, job_count=10
     )
+    return OptimizationTask.objects.get(pk=task_id)
 
 
 def connected(user, task_id) -> bool:

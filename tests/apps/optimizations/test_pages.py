@@ -23,24 +23,30 @@ def done_grid(alice, alice_version, candles, enqueued, pushes, django_capture_on
     return task
 
 
-@pytest.fixture
-def done_walk_forward(
-    alice, alice_version, candles, enqueued, pushes, django_capture_on_commit_callbacks
-):
+def finished_walk_forward(owner, version, capture, **overrides):
     data = optimization_input(
-        alice_version,
+        version,
         method="walk_forward",
         space={"fast": [5, 10, 20], "slow": [30, 50, 100]},
         metric="sharpe",
         in_sample=1500,
         out_of_sample=700,
-        # Strict on purpose: these windows keep ~89 % of their Sharpe, so 95 % flags them.
-        overfit_threshold=Decimal("0.95"),
+        **overrides,
     )
-    task = optimization_task_create(owner=alice, data=data)
-    run_chunks(task, django_capture_on_commit_callbacks)
+    task = optimization_task_create(owner=owner, data=data)
+    run_chunks(task, capture)
     task.refresh_from_db()
     return task
+
+
+@pytest.fixture
+def done_walk_forward(
+    alice, alice_version, candles, enqueued, pushes, django_capture_on_commit_callbacks
+):
+    # Strict on purpose: these windows keep ~89 % of their Sharpe, so 95 % flags them.
+    return finished_walk_forward(
+        alice, alice_version, django_capture_on_commit_callbacks, overfit_threshold=Decimal("0.95")
+    )
 
 
 def form_data(version, series, **overrides):
@@ -232,16 +238,7 @@ def test_walk_forward_without_divergence_has_no_warning(
     pushes,
     django_capture_on_commit_callbacks,
 ):
-    data = optimization_input(
-        alice_version,
-        method="walk_forward",
-        space={"fast": [5, 10, 20], "slow": [30, 50, 100]},
-        metric="sharpe",
-        in_sample=1500,
-        out_of_sample=700,
-    )
-    task = optimization_task_create(owner=alice, data=data)
-    run_chunks(task, django_capture_on_commit_callbacks)
+    task = finished_walk_forward(alice, alice_version, django_capture_on_commit_callbacks)
     body = alice_client.get(f"/optimizations/{task.pk}/").content.decode()
     assert 'id="overfit-warning"' not in body and 'id="overfit-ok"' in body
 
@@ -307,3 +304,21 @@ def test_charlie_cannot_cancel_or_adopt(charlie_client, done_grid):
         charlie_client.post(f"/optimizations/{done_grid.pk}/adopt/", {"row": 0}).status_code == 404
     )
     assert StrategyVersion.objects.count() == 1
+
+
+def test_a_heatmap_of_random_float_draws_is_not_drawn(
+    alice, alice_client, candles, enqueued, pushes, django_capture_on_commit_callbacks
+):
+    rsi = make_version(
+        alice, name="RSI", template="rsi_swing", period=14, oversold=30, overbought=70
+    )
+    space = {
+        "oversold": {"random": "uniform", "min": 15, "max": 35},
+        "overbought": {"random": "uniform", "min": 60, "max": 85},
+    }
+    data = optimization_input(rsi, method="random", samples=60, seed=3, space=space)
+    task = optimization_task_create(owner=alice, data=data)
+    run_chunks(task, django_capture_on_commit_callbacks)
+    body = alice_client.get(f"/optimizations/{task.pk}/").content.decode()
+    assert 'id="opt-heat-too-large"' in body and 'id="opt-heat"' not in body
+    assert "60 \u00d7 60 values" in body

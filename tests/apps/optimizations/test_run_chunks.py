@@ -5,7 +5,7 @@ finishes the task exactly once."""
 import pytest
 
 from apps.audit.models import AuditEvent
-from apps.engine.optimize import grid_search, walk_forward
+from apps.engine.optimize import grid_search, random_search, walk_forward
 from apps.optimizations.models import OptimizationRow, OptimizationTask
 from apps.optimizations.services import optimization_task_cancel, optimization_task_create
 from apps.optimizations.services import run as run_module
@@ -192,3 +192,19 @@ def test_a_chunk_of_a_deleted_task_does_nothing(grid_task, django_capture_on_com
     OptimizationTask.objects.filter(pk=task_id).delete()
     with django_capture_on_commit_callbacks(execute=True):
         assert optimization_chunk_run(task_id, 0) is False
+
+
+def test_a_random_search_ranks_like_the_engine_with_the_same_seed(
+    alice, alice_version, candles, enqueued, pushes, django_capture_on_commit_callbacks
+):
+    space = {"fast": {"random": "int", "min": 3, "max": 40}, "slow": {"min": 50, "max": 200}}
+    data = optimization_input(alice_version, method="random", samples=12, seed=7, space=space)
+    task = optimization_task_create(owner=alice, data=data)
+    run_chunks(task, django_capture_on_commit_callbacks)
+    task.refresh_from_db()
+    engine = random_search(
+        "sma_cross", space, stored_candles(), CONFIG, samples=12, seed=7, metric="total_return"
+    )
+    stored = list(task.rows.order_by("-score", "number").values_list("params", "score"))
+    assert stored == [(row.params, row.score) for row in engine.rows]
+    assert task.summary["best"]["params"] == engine.best.params
