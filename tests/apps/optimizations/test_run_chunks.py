@@ -13,6 +13,7 @@ from apps.optimizations.tasks import optimization_chunk_run
 from tests.apps.optimizations.conftest import (
     CONFIG,
     SMA_SPACE,
+    make_version,
     optimization_input,
     run_chunks,
     stored_candles,
@@ -208,3 +209,17 @@ def test_a_random_search_ranks_like_the_engine_with_the_same_seed(
     stored = list(task.rows.order_by("-score", "number").values_list("params", "score"))
     assert stored == [(row.params, row.score) for row in engine.rows]
     assert task.summary["best"]["params"] == engine.best.params
+
+
+def test_the_weighted_composers_threshold_and_weights_are_searched_like_the_engine(
+    alice, candles, enqueued, pushes, django_capture_on_commit_callbacks
+):
+    version = make_version(alice, name="Composer", template="composer", threshold=2)
+    space = {"threshold": [1, 2, 3], "trend_weight": [0.5, 1, 2]}
+    task = optimization_task_create(owner=alice, data=optimization_input(version, space=space))
+    run_chunks(task, django_capture_on_commit_callbacks)
+    task.refresh_from_db()
+    assert task.status == "done", task.error
+    engine = grid_search("composer", space, stored_candles(), CONFIG, metric="total_return")
+    stored = list(task.rows.order_by("-score", "number").values_list("params", "score"))
+    assert stored == [(row.params, row.score) for row in engine.rows]
