@@ -7,9 +7,15 @@ The fill rules are simulator.py's, applied one bar at a time (DESIGN.md §3):
   touches the limit, a sell when its high does, at the limit, or at the open when the bar
   opens through it; maker fee, no slippage;
 - within a bar: market orders at the open (sells, then buys), then resting limit buys, then
-  stops on every lot (stop-loss before take-profit, trailing from earlier highs only, a gap
-  fills at the open), then resting limit sells;
+  stops on every lot (stops.py: stop-loss before take-profit, trailing from earlier highs
+  only, a gap fills at the open), then resting limit sells;
 - a buy never spends more cash than held, a sell never sells more than held.
+
+The book is written for a position of either sign so that the futures book (futures.py)
+can reuse it: a long opens with buys and closes with sells, a short the other way round
+(so for a short, read "buy" for "sell" and "sell" for "buy" above), and `cash` is kept so
+that equity is `cash + sign * size * close` in both cases. For spot, `sign` is 1 and
+`cash` is the quote currency held: spot books are always long.
 
 Every lot is one round trip. A sell takes lots first in, first out (or only the lots its
 `lot` tag names); a lot sold in part becomes a `SimTrade` for the part sold, carrying its
@@ -30,7 +36,8 @@ from apps.engine.simulator import (
     SimulationConfigError,
     sized_units,
 )
-from apps.engine.strategies.base import Lot, OrderIntent, Position
+from apps.engine.stops import PositionSide, StopRules
+from apps.engine.strategies.base import Balance, Lot, OrderIntent, Position, Side
 
 # A sell within this relative distance of everything held sells everything (float dust).
 DUST = 1e-12
@@ -68,11 +75,36 @@ class OpenLot:
     entry_price: float
     size: float
     entry_fee: float
-    trail_high: float
+    # The best price of the bars traded so far, which the trailing stop follows (stops.py).
+    best: float
+    # Funding paid while held (futures only), part of the lot's P&L.
+    funding: float = 0.0
+
+    def reduce(self, qty: float, part: float) -> None:
+        """Close `qty` units (the fraction `part` of the lot); the rest stays open."""
+        self.size -= qty
+        self.entry_fee -= self.entry_fee * part
+        self.funding -= self.funding * part
+
+
+def intent_units(
+    intent: OrderIntent, config: ExecutionConfig, *, cash: float, price: float, fee: float
+) -> float:
+    """Units an opening order gets; no size given means the config's sizing, as the simulator."""
+    affordable = cash / (price * (1 + fee))
+    if intent.size is not None:
+        return min(affordable, intent.size)
+    if intent.fraction is not None:
+        return min(affordable, cash * intent.fraction / (price * (1 + fee)))
+    if intent.amount is not None:
+        return min(affordable, intent.amount / (price * (1 + fee)))
+    return sized_units(config, cash=cash, price=price, fee=fee)
 
 
 class Book:
-    def __init__(self, candles: CandleArrays, config: EventConfig) -> None:
+    def __init__(
+        self, candles: CandleArrays, config: EventConfig, side: PositionSide = "long"
+    ) -> None:
         config.validate()
         self.cfg, self.x = config, config.execution
         self.open: list[float] = candles.open.tolist()
@@ -80,6 +112,10 @@ class Book:
         self.low: list[float] = candles.low.tolist()
         self.close: list[float] = candles.close.tolist()
         self.days: list[int] = candles.time.astype("datetime64[D]").astype("int64").tolist()
+        self.side = side
+        self.sign = 1.0 if side == "long" else -1.0
+        self.open_side: Side = "buy" if side == "long" else "sell"
+        self.close_side: Side = "sell" if side == "long" else "buy"
         self.cash = self.x.cash
         self.lots: list[OpenLot] = []
         self.resting: list[OrderIntent] = []
@@ -91,9 +127,10 @@ class Book:
         self.seq = 0
         self.position_key: tuple[tuple[int, float], ...] = ()
         self.cached_position = Position()
-        self.has_stops = any(
-            v is not None for v in (self.x.stop_loss, self.x.take_profit, self.x.trailing_stop)
-        )
+        self.stops = StopRules.of(self.x, side)
+        # Whether open lots are checked every bar even without orders (stops, liquidation).
+        self.watch_lots = self.stops.active
+        self.funding_paid = 0.0
 
     # -- the account as strategies see it ---------------------------------------------
     @property
@@ -101,6 +138,7 @@ class Book:
         return sum(lot.size for lot in self.lots)
 
     def position(self) -> Position:
+        """The lots held, sizes positive whichever the side."""
         key = tuple((lot.seq, lot.size) for lot in self.lots)
         if key != self.position_key:
             self.position_key = key
@@ -110,8 +148,11 @@ class Book:
 
     def equity(self, bar: int) -> float:
         if len(self.lots) == 1:  # the simulator's `cash_left + units * close`, exactly
-            return self.cash + self.lots[0].size * self.close[bar]
-        return self.cash + self.held * self.close[bar]
+            return self.cash + self.sign * self.lots[0].size * self.close[bar]
+        return self.cash + self.sign * self.held * self.close[bar]
+
+    def balance(self, equity: float) -> Balance:
+        return Balance(self.cash, equity)
 
     # -- orders ---------------------------------------------------------------------------
     def submit(self, intents: tuple[OrderIntent, ...]) -> None:
@@ -124,74 +165,81 @@ class Book:
                 self.pending.append(intent)
 
     def stop_out(self) -> None:
-        """The max-drawdown stop: cancel everything and sell all at the next open."""
-        self.resting, self.pending = [], [OrderIntent("sell", reason="max_drawdown")]
+        """The max-drawdown stop: cancel everything and close all at the next open."""
+        self.resting = []
+        self.pending = [OrderIntent(self.close_side, reason="max_drawdown")]
 
     # -- one bar ----------------------------------------------------------------------------
     def run_bar(self, bar: int) -> None:
-        if not (self.pending or self.resting or (self.has_stops and self.lots)):
+        if not (self.pending or self.resting or (self.watch_lots and self.lots)):
             return
         pending, self.pending = self.pending, []
-        for intent in sorted(pending, key=lambda o: o.side != "sell"):
+        for intent in sorted(pending, key=lambda o: o.side != self.close_side):
             if self.halted_at is not None:
                 break
-            if intent.side == "sell":
-                price = self.open[bar] * (1 - self.x.slippage)
-                self._sell(intent, bar, price, self.cfg.taker)
+            price = self._slipped(self.open[bar], intent.side)
+            if intent.side == self.close_side:
+                self._close(intent, bar, price, self.cfg.taker)
             else:
-                self._buy(intent, bar, self.open[bar] * (1 + self.x.slippage), self.cfg.taker)
-        self._limits(bar, "buy")
-        if self.has_stops:
+                self._open(intent, bar, price, self.cfg.taker)
+        self._limits(bar, self.open_side)
+        if self.watch_lots:
             for lot in list(self.lots):
-                self._check_stops(lot, bar)
-        self._limits(bar, "sell")
+                self._check_exits(lot, bar)
+        self._limits(bar, self.close_side)
 
-    def _limits(self, bar: int, side: str) -> None:
+    def _slipped(self, price: float, side: Side) -> float:
+        """A market fill: buys pay the slippage above the price, sells get it below."""
+        return price * (1 + self.x.slippage) if side == "buy" else price * (1 - self.x.slippage)
+
+    def _limits(self, bar: int, side: Side) -> None:
         for order in [o for o in self.resting if o.side == side]:
             limit = order.limit_price
             assert limit is not None
             if side == "buy" and self.low[bar] <= limit:
-                self.resting.remove(order)
-                self._buy(order, bar, min(self.open[bar], limit), self.cfg.maker)
+                price = min(self.open[bar], limit)
             elif side == "sell" and self.high[bar] >= limit:
+                price = max(self.open[bar], limit)
+            else:
+                continue
+            try:
                 self.resting.remove(order)
-                self._sell(order, bar, max(self.open[bar], limit), self.cfg.maker)
+            except ValueError:  # dropped in this loop: an earlier fill closed its lot
+                continue
+            if side == self.close_side:
+                self._close(order, bar, price, self.cfg.maker)
+            else:
+                self._open(order, bar, price, self.cfg.maker)
 
-    def _buy(self, intent: OrderIntent, bar: int, price: float, fee: float) -> None:
+    def _open(self, intent: OrderIntent, bar: int, price: float, fee: float) -> None:
         cap = self.x.max_trades_per_day
         day = self.days[bar]
         if self.halted_at is not None:
             return
         if cap is not None and self.trades_per_day.get(day, 0) >= cap:
-            self.rejected.append(f"bar {bar}: buy {intent.tag!r} over max_trades_per_day")
+            self.rejected.append(f"bar {bar}: {intent.side} {intent.tag!r} over max_trades_per_day")
             return
         units = self._units(intent, price, fee)
         if not units > 0:
-            self.rejected.append(f"bar {bar}: buy {intent.tag!r} with no cash to spend")
+            self.rejected.append(f"bar {bar}: {intent.side} {intent.tag!r} with no cash to spend")
             return
         self.trades_per_day[day] = self.trades_per_day.get(day, 0) + 1
         entry_fee = units * price * fee
-        self.cash = self.cash - units * price - entry_fee
-        self.lots.append(OpenLot(self.seq, intent.tag, bar, price, units, entry_fee, price))
+        self.cash = self.cash - self.sign * units * price - entry_fee
+        self.lots.append(self._new_lot(intent.tag, bar, price, units, entry_fee))
         self.seq += 1
 
-    def _units(self, intent: OrderIntent, price: float, fee: float) -> float:
-        """Units a buy gets; no size given means the config's sizing, as the simulator."""
-        x, cash = self.x, self.cash
-        affordable = cash / (price * (1 + fee))
-        if intent.size is not None:
-            return min(affordable, intent.size)
-        if intent.fraction is not None:
-            return min(affordable, cash * intent.fraction / (price * (1 + fee)))
-        if intent.amount is not None:
-            return min(affordable, intent.amount / (price * (1 + fee)))
-        return sized_units(x, cash=cash, price=price, fee=fee)
+    def _new_lot(self, tag: str, bar: int, price: float, units: float, fee: float) -> OpenLot:
+        return OpenLot(self.seq, tag, bar, price, units, fee, price)
 
-    def _sell(self, intent: OrderIntent, bar: int, price: float, fee: float) -> None:
+    def _units(self, intent: OrderIntent, price: float, fee: float) -> float:
+        return intent_units(intent, self.x, cash=self.cash, price=price, fee=fee)
+
+    def _close(self, intent: OrderIntent, bar: int, price: float, fee: float) -> None:
         targets = [lot for lot in self.lots if intent.lot is None or lot.tag == intent.lot]
         held = sum(lot.size for lot in targets)
         if not targets or held <= 0:
-            self.rejected.append(f"bar {bar}: sell {intent.tag!r} with nothing held")
+            self.rejected.append(f"bar {bar}: {intent.side} {intent.tag!r} with nothing held")
             return
         wanted = held
         if intent.size is not None:
@@ -215,51 +263,38 @@ class Book:
         self, lot: OpenLot, qty: float, bar: int, price: float, fee: float, reason: ExitReason
     ) -> None:
         whole = qty >= lot.size
-        part_fee = lot.entry_fee if whole else lot.entry_fee * (qty / lot.size)
+        part = 1.0 if whole else qty / lot.size
+        part_fee = lot.entry_fee if whole else lot.entry_fee * part
+        part_funding = lot.funding if whole else lot.funding * part
         exit_fee = qty * price * fee
-        proceeds = qty * price - exit_fee
-        pnl = proceeds - qty * lot.entry_price - part_fee
+        proceeds = self.sign * qty * price - exit_fee
+        pnl = proceeds - self.sign * qty * lot.entry_price - part_fee - part_funding
         self.cash = self.cash + proceeds
+        fees = part_fee + exit_fee
         trade = SimTrade(
-            lot.entry_index, bar, lot.entry_price, price, qty, part_fee + exit_fee, pnl, reason
+            lot.entry_index, bar, lot.entry_price, price, qty, fees, pnl, reason, self.side
         )
         self.closed.append((lot.seq, trade))
         if whole:
-            self.lots.remove(lot)
-            if not any(other.tag == lot.tag for other in self.lots):
-                self.resting = [o for o in self.resting if o.side == "buy" or o.lot != lot.tag]
+            self._retire(lot)
         else:
-            lot.size -= qty
-            lot.entry_fee -= part_fee
+            lot.reduce(qty, part)
 
-    def _check_stops(self, lot: OpenLot, bar: int) -> None:
-        """simulator.py's `_stop_exit` for one lot and one bar."""
-        x = self.x
-        opened, high, low = self.open[bar], self.high[bar], self.low[bar]
-        stop = -math.inf
-        sl_level = lot.entry_price * (1 - x.stop_loss) if x.stop_loss is not None else None
-        if sl_level is not None:
-            stop = sl_level
-        trailing = None
-        if x.trailing_stop is not None:
-            trailing = lot.trail_high * (1 - x.trailing_stop)
-            stop = max(stop, trailing)
-        tp_level = lot.entry_price * (1 + x.take_profit) if x.take_profit is not None else None
-        lot.trail_high = max(lot.trail_high, high)
-        reason: ExitReason
-        if low <= stop:
-            price = min(opened, stop)
-            is_trailing = (
-                trailing is not None
-                and stop == trailing
-                and (sl_level is None or trailing > sl_level)
-            )
-            reason = "trailing_stop" if is_trailing else "stop_loss"
-        elif tp_level is not None and high >= tp_level:
-            price, reason = max(opened, tp_level), "take_profit"
-        else:
+    def _retire(self, lot: OpenLot) -> None:
+        """A lot is gone: so are the resting closing orders aimed at its tag alone."""
+        self.lots.remove(lot)
+        if not any(other.tag == lot.tag for other in self.lots):
+            self.resting = [o for o in self.resting if o.side == self.open_side or o.lot != lot.tag]
+
+    def _check_exits(self, lot: OpenLot, bar: int) -> None:
+        high, low = self.high[bar], self.low[bar]
+        found = self.stops.exit(lot.entry_price, lot.best, self.open[bar], high, low)
+        lot.best = self.stops.best_after(lot.best, high, low)
+        if found is None:
             return
-        self._book_exit(lot, lot.size, bar, price * (1 - x.slippage), self.cfg.taker, reason)
+        price, reason = found
+        exit_price = self._slipped(price, self.close_side)
+        self._book_exit(lot, lot.size, bar, exit_price, self.cfg.taker, reason)
 
     # -- the end ----------------------------------------------------------------------------
     def trades(self) -> list[SimTrade]:
@@ -267,21 +302,19 @@ class Book:
         last = self.close[-1] if self.close else math.nan
         rows = list(self.closed)
         for lot in self.lots:
-            pnl = lot.size * last - lot.size * lot.entry_price - lot.entry_fee
-            rows.append(
-                (
-                    lot.seq,
-                    SimTrade(
-                        lot.entry_index,
-                        None,
-                        lot.entry_price,
-                        None,
-                        lot.size,
-                        lot.entry_fee,
-                        pnl,
-                        "open",
-                    ),
-                )
+            value = self.sign * lot.size * last - self.sign * lot.size * lot.entry_price
+            pnl = value - lot.entry_fee - lot.funding
+            trade = SimTrade(
+                lot.entry_index,
+                None,
+                lot.entry_price,
+                None,
+                lot.size,
+                lot.entry_fee,
+                pnl,
+                "open",
+                self.side,
             )
+            rows.append((lot.seq, trade))
         rows.sort(key=lambda row: row[0])  # stable: a lot's parts stay in exit order
         return [trade for _, trade in rows]

@@ -98,7 +98,7 @@ def _as_event_config(config: ExecutionConfig | EventConfig) -> EventConfig:
 
 
 def _trade(row: list[Any]) -> SimTrade:
-    entry, exit_, entry_price, exit_price, size, fee, pnl, reason = row
+    entry, exit_, entry_price, exit_price, size, fee, pnl, reason, side = row
     return SimTrade(
         int(entry),
         None if exit_ is None else int(exit_),
@@ -108,6 +108,7 @@ def _trade(row: list[Any]) -> SimTrade:
         float(fee),
         float(pnl),
         reason,
+        side,
     )
 
 

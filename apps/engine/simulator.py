@@ -6,7 +6,7 @@ Rules (shared with paper trading, DESIGN.md §3):
   `open * (1 - slippage)` minus the fee;
 - stops are checked intrabar against high/low from the fill bar on, pessimistically: the
   stop-loss before the take-profit, a trailing stop only from highs of earlier bars, and a
-  gap through a level fills at the open;
+  gap through a level fills at the open (stops.py holds these rules for every path);
 - a position still open at the end is valued at the last close and has no exit.
 
 The loop runs over trades, not bars: each trade's exit is found with array searches over
@@ -24,9 +24,12 @@ import numpy as np
 import numpy.typing as npt
 
 from apps.engine.candles import BoolArray, CandleArrays, FloatArray
+from apps.engine.stops import PositionSide, StopRules
 
 Sizing = Literal["all_in", "percent", "fixed", "risk"]
-ExitReason = Literal["signal", "stop_loss", "take_profit", "trailing_stop", "max_drawdown", "open"]
+ExitReason = Literal[
+    "signal", "stop_loss", "take_profit", "trailing_stop", "max_drawdown", "liquidation", "open"
+]
 
 
 class SimulationConfigError(ValueError):
@@ -112,6 +115,8 @@ class SimTrade(NamedTuple):
     fee: float
     pnl: float
     exit_reason: ExitReason
+    # Futures may be short; spot and the vectorised path are always long.
+    side: PositionSide = "long"
 
 
 @dataclass
@@ -219,6 +224,7 @@ class _Simulation:
             raise SimulationConfigError("signals must have one value per candle")
         self.c = candles
         self.cfg = config
+        self.stop_rules = StopRules.of(config)
         self.n = len(candles)
         self.entries, self.exits = entries, exits
         self.entry_bars = np.flatnonzero(entries)
@@ -406,39 +412,15 @@ class _Simulation:
         return min(found, key=lambda e: (e.bar, e.reason not in ("signal", "max_drawdown")))
 
     def _stop_exit(self, fill: int, end: int, entry_price: float) -> _Exit | None:
-        cfg = self.cfg
-        if cfg.stop_loss is None and cfg.take_profit is None and cfg.trailing_stop is None:
+        if not self.stop_rules.active:
             return None
         bars = slice(fill, end + 1)
-        opens, highs, lows = self.c.open[bars], self.c.high[bars], self.c.low[bars]
-        stop = np.full(len(opens), -np.inf)
-        if cfg.stop_loss is not None:
-            stop[:] = entry_price * (1 - cfg.stop_loss)
-        trailing = None
-        if cfg.trailing_stop is not None:
-            # Only highs of earlier bars raise the trail: within a bar the order is unknown.
-            prior_high = np.maximum.accumulate(np.concatenate(([entry_price], highs[:-1])))
-            trailing = prior_high * (1 - cfg.trailing_stop)
-            stop = np.maximum(stop, trailing)
-        stop_hit = lows <= stop
-        tp_level = entry_price * (1 + cfg.take_profit) if cfg.take_profit is not None else np.inf
-        tp_hit = highs >= tp_level
-        hit = stop_hit | tp_hit
-        if not bool(hit.any()):
+        c = self.c
+        found = self.stop_rules.first_exit(entry_price, c.open[bars], c.high[bars], c.low[bars])
+        if found is None:
             return None
-        k = int(np.argmax(hit))
-        bar = fill + k
-        if stop_hit[k]:
-            price = min(float(opens[k]), float(stop[k]))
-            is_trailing = (
-                trailing is not None
-                and stop[k] == trailing[k]
-                and (cfg.stop_loss is None or trailing[k] > entry_price * (1 - cfg.stop_loss))
-            )
-            reason: ExitReason = "trailing_stop" if is_trailing else "stop_loss"
-        else:
-            price, reason = max(float(opens[k]), float(tp_level)), "take_profit"
-        return _Exit(bar, price * (1 - cfg.slippage), reason)
+        k, price, reason = found
+        return _Exit(fill + k, price * (1 - self.cfg.slippage), reason)
 
     def _drawdown_exit(self, fill: int, end: int, units: float, cash_left: float) -> _Exit | None:
         limit = self.cfg.max_drawdown_stop
