@@ -1,7 +1,8 @@
 """One pair's backtest, whatever the strategy and market: the path is chosen here.
 
 - a condition strategy on spot with market orders takes the vectorised simulator;
-- grid and DCA templates, and condition strategies with limit orders, take the event path;
+- grid and DCA templates, and condition strategies with limit orders, take the event path
+  (limit-order semantics: strategies/conditions.py);
 - futures take the futures book (leverage, funding, liquidation);
 - scripts are not handled here: they run in the sandbox (script_backtest.py).
 Every path returns the same `BacktestReport`.
@@ -21,6 +22,7 @@ from apps.engine.futures import FuturesConfig
 from apps.engine.metrics import compute_metrics, drawdown_curve
 from apps.engine.simulator import SimulationConfigError
 from apps.engine.strategies.base import EventSpec
+from apps.engine.strategies.conditions import ConditionStrategy, OrderPlan
 
 Market = Literal["spot", "futures"]
 OrderStyle = Literal["market", "limit"]
@@ -65,6 +67,8 @@ def run_pair_backtest(
     if isinstance(spec, StrategySpec) and settings.order_type == "market":
         return run_backtest(spec, candles, settings.execution.execution)
     if isinstance(spec, StrategySpec):
-        raise SimulationConfigError("limit orders are not available yet")
-    result = run_events(build_strategy(spec), candles, settings.execution)
+        plan = OrderPlan(order_type="limit", limit_offset=settings.limit_offset)
+        result = run_events(ConditionStrategy(spec, plan), candles, settings.execution)
+    else:
+        result = run_events(build_strategy(spec), candles, settings.execution)
     return event_report(candles, result, cash)
