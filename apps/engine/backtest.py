@@ -22,6 +22,10 @@ from apps.engine.simulator import ExecutionConfig, SimResult, simulate
 from apps.engine.templates import TemplateError, template_get
 
 StrategyKind = Literal["template", "conditions"]
+Market = Literal["spot", "futures"]
+# Metrics a spot run leaves out of `as_json` (with the trades' `side`), so the CLI's
+# documented output keeps its keys.
+FUTURES_ONLY_METRICS = ("funding_paid", "liquidations")
 
 
 class StrategySpecError(ValueError):
@@ -99,6 +103,7 @@ class TradeRow:
     fee: float
     pnl: float
     exit_reason: str
+    side: str = "long"
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,8 @@ class BacktestReport:
     equity: FloatArray
     drawdown: FloatArray
     result: SimResult
+    # Keyword-only, so subclasses keep adding positional fields after `result`.
+    market: Market = field(default="spot", kw_only=True)
 
     @functools.cached_property
     def trades(self) -> list[TradeRow]:
@@ -115,10 +122,14 @@ class BacktestReport:
         return _trade_rows(self.candles, self.result)
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "metrics": self.metrics.as_dict(),
-            "trades": [asdict(row) for row in self.trades],
-        }
+        metrics = self.metrics.as_dict()
+        trades = [asdict(row) for row in self.trades]
+        if self.market == "spot":
+            for key in FUTURES_ONLY_METRICS:
+                del metrics[key]
+            for trade in trades:
+                del trade["side"]
+        return {"metrics": metrics, "trades": trades}
 
 
 def iso_utc(moments: np.ndarray) -> list[str]:
@@ -142,6 +153,7 @@ def _trade_rows(candles: CandleArrays, result: SimResult) -> list[TradeRow]:
             fee=t.fee,
             pnl=t.pnl,
             exit_reason=t.exit_reason,
+            side=t.side,
         )
         for t, entry in zip(trades, entries, strict=True)
     ]

@@ -10,7 +10,7 @@ highest equity so far, everything is sold at the next open and trading halts.
 
 For a condition strategy the result is trade-for-trade and bar-for-bar the same as
 `simulate()` (tests/engine/test_event_path.py); maker and taker fees default to the
-execution config's single `fee`.
+execution config's single `fee`. Futures run the same loop on futures.py's `FuturesBook`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from apps.engine.clock import BarClock, bar_length
 from apps.engine.event_book import Book, EventConfig
 from apps.engine.simulator import SimResult
 from apps.engine.strategies.base import (
-    Balance,
     BarContext,
     Decision,
     OrderIntent,
@@ -44,15 +43,18 @@ class EventResult(SimResult):
     memory: Mapping[str, Any] = field(default_factory=dict)
     open_orders: list[OrderIntent] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    # Futures only: net funding paid (negative when received) and positions liquidated.
+    funding_paid: float = 0.0
+    liquidations: int = 0
 
 
 class _Run:
-    def __init__(self, strategy: Strategy, candles: CandleArrays, config: EventConfig) -> None:
-        self.strategy, self.candles, self.cfg = strategy, candles, config
-        self.book = Book(candles, config)
+    def __init__(self, strategy: Strategy, candles: CandleArrays, book: Book) -> None:
+        self.strategy, self.candles, self.book = strategy, candles, book
+        self.cfg = book.cfg
         self.n = len(candles)
         self.equity = np.empty(self.n)
-        self.peak = config.execution.cash
+        self.peak = book.cfg.execution.cash
         self.cache = IndicatorCache(candles)
         self.clock = BarClock(candles.time, bar_length(candles.time))
         self.memory: Mapping[str, Any] = {}
@@ -70,10 +72,12 @@ class _Run:
             float(self.equity[-1]),
             book.halted_at,
             sum(trade.fee for trade in trades),
-            self.logs,
-            self.memory,
-            [*book.resting, *book.pending],
-            book.rejected,
+            logs=self.logs,
+            memory=self.memory,
+            open_orders=[*book.resting, *book.pending],
+            rejected=book.rejected,
+            funding_paid=book.funding_paid,
+            liquidations=sum(trade.exit_reason == "liquidation" for trade in trades),
         )
 
     def bar(self, bar: int) -> None:
@@ -101,7 +105,7 @@ class _Run:
         state = StrategyState(
             strategy=None,
             position=book.position(),
-            balance=Balance(book.cash, equity),
+            balance=book.balance(equity),
             orders=tuple(book.resting),
             memory=self.memory,
         )
@@ -112,5 +116,11 @@ class _Run:
 def run_events(
     strategy: Strategy, candles: CandleArrays, config: EventConfig | None = None
 ) -> EventResult:
-    """Run `strategy` bar by bar over `candles` through the event book."""
-    return _Run(strategy, candles, config or EventConfig()).run()
+    """Run `strategy` bar by bar over `candles` through a spot event book."""
+    return run_on_book(strategy, candles, Book(candles, config or EventConfig()))
+
+
+def run_on_book(strategy: Strategy, candles: CandleArrays, book: Book) -> EventResult:
+    """Run `strategy` bar by bar over `candles` through `book`, built on those candles (a
+    spot `Book`, or futures.py's `FuturesBook`)."""
+    return _Run(strategy, candles, book).run()

@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 import numpy as np
 
 from apps.engine.candles import CandleArrays, FloatArray
+from apps.engine.events import EventResult
 from apps.engine.simulator import SimResult
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
@@ -42,6 +43,9 @@ class Metrics:
     best_trade: float | None
     worst_trade: float | None
     fees_paid: float
+    # Futures only: net funding paid (negative when received) and positions liquidated.
+    funding_paid: float = 0.0
+    liquidations: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,7 +80,10 @@ def _bar_seconds(candles: CandleArrays) -> float:
 
 
 def _risk_ratios(equity: FloatArray, bars_per_year: float) -> tuple[float | None, float | None]:
-    returns = np.diff(equity) / equity[:-1]
+    # A bar's return needs equity to start from: a futures account a liquidation has
+    # emptied has none, and its later bars have no return.
+    funded = equity[:-1] > 0
+    returns = np.diff(equity)[funded] / equity[:-1][funded]
     if len(returns) < 2:
         return None, None
     scale = math.sqrt(bars_per_year)
@@ -146,4 +153,16 @@ def compute_metrics(
         trade_count=len(pnls) + (1 if result.has_open_trade() else 0),
         fees_paid=result.fees_paid,
         **trade_statistics(pnls, costs),
+        **_futures_figures(result),
     )
+
+
+class FuturesFigures(TypedDict):
+    funding_paid: float
+    liquidations: int
+
+
+def _futures_figures(result: SimResult) -> FuturesFigures:
+    if isinstance(result, EventResult):
+        return {"funding_paid": result.funding_paid, "liquidations": result.liquidations}
+    return {"funding_paid": 0.0, "liquidations": 0}

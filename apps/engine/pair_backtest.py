@@ -3,7 +3,8 @@
 - a condition strategy on spot with market orders takes the vectorised simulator;
 - grid and DCA templates, and condition strategies with limit orders, take the event path
   (limit-order semantics: strategies/conditions.py);
-- futures take the futures book (leverage, funding, liquidation);
+- futures take the futures book (leverage, funding, liquidation: futures.py), condition
+  strategies only, long or short, with market or limit orders;
 - scripts are not handled here: they run in the sandbox (script_backtest.py).
 Every path returns the same `BacktestReport`.
 """
@@ -13,18 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from apps.engine.backtest import BacktestReport, StrategySpec, run_backtest
+from apps.engine.backtest import BacktestReport, Market, StrategySpec, run_backtest
 from apps.engine.candles import CandleArrays
 from apps.engine.decide import build_strategy
 from apps.engine.event_book import EventConfig
 from apps.engine.events import EventResult, run_events
-from apps.engine.futures import FuturesConfig
+from apps.engine.futures import FuturesConfig, run_futures
 from apps.engine.metrics import compute_metrics, drawdown_curve
 from apps.engine.simulator import SimulationConfigError
 from apps.engine.strategies.base import EventSpec
 from apps.engine.strategies.conditions import ConditionStrategy, OrderPlan
 
-Market = Literal["spot", "futures"]
 OrderStyle = Literal["market", "limit"]
 
 
@@ -36,6 +36,7 @@ class PairSettings:
     # Limit orders rest at the signal bar's close moved by this fraction in the trader's
     # favour (a buy below, a sell above).
     limit_offset: float = 0.0
+    # Used when market is "futures" (the defaults when None); validated whenever given.
     futures: FuturesConfig | None = None
 
     def validate(self) -> None:
@@ -50,11 +51,13 @@ class PairSettings:
             self.futures.validate()
 
 
-def event_report(candles: CandleArrays, result: EventResult, cash: float) -> BacktestReport:
+def event_report(
+    candles: CandleArrays, result: EventResult, cash: float, market: Market = "spot"
+) -> BacktestReport:
     """The report of an event-path run, built as `run_backtest` builds its own."""
     drawdown = drawdown_curve(result.equity)
     metrics = compute_metrics(candles, result, cash, drawdown)
-    return BacktestReport(metrics, candles, result.equity, drawdown, result)
+    return BacktestReport(metrics, candles, result.equity, drawdown, result, market=market)
 
 
 def run_pair_backtest(
@@ -63,7 +66,15 @@ def run_pair_backtest(
     settings.validate()
     cash = settings.execution.execution.cash
     if settings.market == "futures":
-        raise SimulationConfigError("futures backtests are not available yet")
+        if not isinstance(spec, StrategySpec):
+            raise SimulationConfigError(
+                "market 'futures' runs condition strategies; grid and DCA run on spot only"
+            )
+        futures = settings.futures or FuturesConfig()
+        plan = OrderPlan(futures.direction, settings.order_type, settings.limit_offset)
+        strategy = ConditionStrategy(spec, plan)
+        result = run_futures(strategy, candles, settings.execution, futures)
+        return event_report(candles, result, cash, market="futures")
     if isinstance(spec, StrategySpec) and settings.order_type == "market":
         return run_backtest(spec, candles, settings.execution.execution)
     if isinstance(spec, StrategySpec):

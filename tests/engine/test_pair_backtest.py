@@ -178,6 +178,11 @@ def test_spot_market_orders_take_the_vectorised_simulator():
     config = ExecutionConfig(fee=0.001, stop_loss=0.03)
     report = run_pair_backtest(spec, candles, PairSettings(EventConfig(config)))
     assert report.result.trades == run_backtest(spec, candles, config).result.trades
+    assert report.market == "spot"
+    # The CLI's documented keys, nothing futures-only.
+    trade, times = report.as_json()["trades"][0], ["entry_time", "exit_time"]
+    assert list(trade) == [*times, "entry_price", "exit_price", "size", "fee", "pnl", "exit_reason"]
+    assert not {"funding_paid", "liquidations"} & set(report.as_json()["metrics"])
 
 
 @pytest.mark.parametrize(
@@ -186,6 +191,7 @@ def test_spot_market_orders_take_the_vectorised_simulator():
         (PairSettings(EventConfig(), order_type="stop"), "order_type"),
         (PairSettings(EventConfig(), order_type="limit", limit_offset=0.7), "limit_offset"),
         (PairSettings(EventConfig(), market="margin"), "market"),
+        (PairSettings(EventConfig(), market="futures"), "market"),  # grid runs on spot only
     ],
 )
 def test_bad_pair_settings_raise_naming_the_field(settings, field):
