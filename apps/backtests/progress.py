@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -70,3 +72,9 @@ def publish_progress(state: dict[str, Any]) -> None:
             async_to_sync(layer.group_send)(group_name(state["id"]), message)
     except Exception:  # any transport error: logged, and polling covers it
         logger.warning("backtest progress push failed for task %s", state["id"], exc_info=True)
+
+
+def progress_push(task: BacktestTask, *, current: str = "") -> None:
+    """Publish the task's state once the current transaction commits (at once outside one),
+    so watchers never see a state that is rolled back."""
+    transaction.on_commit(partial(publish_progress, progress_state(task, current=current)))

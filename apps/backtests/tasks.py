@@ -4,7 +4,7 @@ from celery import shared_task
 
 # A year of hourly candles on 10 pairs takes a few seconds; the limits leave room for
 # minute candles over several years. The soft limit ends the run as a failed task with a
-# clear message (services._describe) before the hard limit kills the process.
+# clear message (services.fail.failure_text) before the hard limit kills the process.
 SOFT_TIME_LIMIT = 900
 TIME_LIMIT = 960
 

@@ -75,8 +75,8 @@ def enqueued(monkeypatch):
 @pytest.fixture
 def pushes(monkeypatch):
     """Progress states published to the channel layer, in order."""
-    from apps.backtests import services
+    from apps.backtests import progress
 
     states: list[dict] = []
-    monkeypatch.setattr(services, "publish_progress", states.append)
+    monkeypatch.setattr(progress, "publish_progress", states.append)
     return states

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from apps.audit.models import AuditEvent
-from apps.backtests import services
 from apps.backtests.models import BacktestResult, BacktestTask, unpack_times, unpack_values
 from apps.backtests.services import (
     backtest_task_cancel,
     backtest_task_create,
     pair_execution_config,
 )
+from apps.backtests.services import run as worker
 from apps.backtests.tasks import backtest_task_run
 from apps.engine.backtest import run_backtest
 from apps.market.selectors import candles_load
@@ -104,7 +104,7 @@ def test_a_duplicate_message_is_a_no_op(task, pushes, django_capture_on_commit_c
 def test_cancelling_stops_the_run_at_the_next_checkpoint(
     task, alice, pushes, monkeypatch, django_capture_on_commit_callbacks
 ):
-    real_run_one = services._run_one
+    real_run_one = worker._run_one
 
     def run_one_then_cancel(task_, pair):
         report = real_run_one(task_, pair)
@@ -113,7 +113,7 @@ def test_cancelling_stops_the_run_at_the_next_checkpoint(
             backtest_task_cancel(task=task_, acting_user=alice)
         return report
 
-    monkeypatch.setattr(services, "_run_one", run_one_then_cancel)
+    monkeypatch.setattr(worker, "_run_one", run_one_then_cancel)
     run(task.pk, django_capture_on_commit_callbacks)
     task.refresh_from_db()
     assert task.status == "cancelled"
@@ -140,7 +140,7 @@ def test_an_error_marks_the_task_failed_with_the_reason(
     def broken(*args, **kwargs):
         raise RuntimeError("engine exploded")
 
-    monkeypatch.setattr(services, "run_backtest", broken)
+    monkeypatch.setattr(worker, "run_backtest", broken)
     assert run(task.pk, django_capture_on_commit_callbacks) is True
     task.refresh_from_db()
     assert task.status == BacktestTask.Status.FAILED

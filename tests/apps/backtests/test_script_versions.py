@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from apps.backtests import services
 from apps.backtests.services import backtest_task_create, pair_execution_config
+from apps.backtests.services import run as worker
 from apps.backtests.tasks import backtest_task_run
 from apps.engine.backtest import StrategySpec, run_backtest
 from apps.engine.sandbox import SandboxLimits
@@ -155,7 +155,7 @@ def test_a_script_version_runs_through_the_task_and_stores_its_trades(
 def test_a_breaching_script_fails_only_its_own_task_with_the_message(
     alice, candles, enqueued, pushes, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr(services, "SCRIPT_LIMITS", SandboxLimits(cpu_seconds=1, wall_seconds=20))
+    monkeypatch.setattr(worker, "SCRIPT_LIMITS", SandboxLimits(cpu_seconds=1, wall_seconds=20))
     looping = create_task(alice, script_version(alice, "Loop", LOOP), "Loops")
     good_version = script_version(alice, "Good", SMA_CROSS, {"fast": 10, "slow": 30})
     good = create_task(alice, good_version, "Good")

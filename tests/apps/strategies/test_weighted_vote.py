@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from apps.audit.models import AuditEvent
-from apps.backtests import services as backtest_services
+from apps.backtests import progress as backtest_progress
 from apps.backtests.services import backtest_task_create
 from apps.backtests.tasks import backtest_task_run
 from apps.engine.indicators import rsi, sma
@@ -188,7 +188,7 @@ def test_a_backtest_of_a_vote_enters_exactly_where_the_votes_add_up(
     alice, monkeypatch, django_capture_on_commit_callbacks
 ):
     import_pair_candles()
-    monkeypatch.setattr(backtest_services, "publish_progress", lambda state: None)
+    monkeypatch.setattr(backtest_progress, "publish_progress", lambda state: None)
     _strategy, version = strategy_create(
         owner=alice, name="Vote", kind="conditions", entry=VOTE, exit={"all": [RSI_HIGH]}
     )

@@ -1,0 +1,35 @@
+"""Writes for backtests: create (validate everything first), cancel, fail, and the worker's run.
+
+Modules by concern: `validate` (checks that name each field), `create`, `run` (the worker),
+`results` (storing a pair's result and the aggregate), `cancel`, `fail`, and `pair_config`
+(from a stored pair to the engine's settings). Callers import from here.
+"""
+
+from apps.backtests.services.cancel import backtest_task_cancel
+from apps.backtests.services.create import backtest_task_create
+from apps.backtests.services.fail import backtest_task_fail
+from apps.backtests.services.pair_config import (
+    pair_execution_config,
+    version_engine_spec,
+    version_is_script,
+    version_script_check,
+)
+from apps.backtests.services.results import BacktestCancelled
+from apps.backtests.services.run import backtest_task_run
+from apps.backtests.services.validate import MAX_NAME, MAX_PAIRS, BacktestInvalid, PairInput
+
+__all__ = [
+    "MAX_NAME",
+    "MAX_PAIRS",
+    "BacktestCancelled",
+    "BacktestInvalid",
+    "PairInput",
+    "backtest_task_cancel",
+    "backtest_task_create",
+    "backtest_task_fail",
+    "backtest_task_run",
+    "pair_execution_config",
+    "version_engine_spec",
+    "version_is_script",
+    "version_script_check",
+]
