@@ -27,10 +27,13 @@ class BacktestPairInline(ReadOnlyMixin, admin.TabularInline):
         "strategy_version",
         "initial_capital",
         "order_type",
+        "limit_offset",
         "taker_fee",
         "slippage",
         "sizing",
         "size_value",
+        "leverage",
+        "direction",
         "status",
     )
     readonly_fields = fields
@@ -80,6 +83,7 @@ class BacktestTradeInline(ReadOnlyMixin, admin.TabularInline):
     max_num = 0
     fields = (
         "number",
+        "side",
         "entry_time",
         "exit_time",
         "entry_price",

@@ -64,7 +64,11 @@ def aggregate_metrics(
         trade_count=sum(o.metrics["trade_count"] for o in outcomes),
         **trade_statistics(pnls, costs),
     )
-    return json_metrics(merged.as_dict())
+    metrics = json_metrics(merged.as_dict())
+    # Futures costs belong to the pairs (spot pairs report none): the portfolio's are sums.
+    for key in ("funding_paid", "liquidations"):
+        metrics[key] = sum(o.metrics.get(key, 0) for o in outcomes)
+    return metrics
 
 
 def json_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.forms import formset_factory
 
-from apps.backtests.models import BacktestPair, BacktestTask
+from apps.backtests.models import BacktestPair, BacktestTask, Side
 from apps.backtests.services import MAX_PAIRS, PairInput
 
 HUNDRED = Decimal(100)
@@ -22,7 +22,15 @@ PERCENT_FIELDS = (
     "take_profit",
     "trailing_stop",
     "max_drawdown_stop",
+    "limit_offset",
+    "funding_rate",
+    "maintenance_margin",
 )
+# Futures fields left empty take the model's defaults.
+FUTURES_DEFAULTS: dict[str, Decimal] = {
+    name: BacktestPair._meta.get_field(name).default
+    for name in ("leverage", "funding_rate", "maintenance_margin")
+}
 
 
 def _date_widget() -> forms.DateInput:
@@ -41,7 +49,10 @@ class BacktestTaskForm(forms.Form):
     market_type = forms.ChoiceField(
         choices=BacktestTask.MarketType.choices,
         initial=BacktestTask.MarketType.SPOT,
-        help_text="Spot, long only. Futures (leverage, funding) are not available yet.",
+        help_text=(
+            "Spot: long only, with your own cash. Futures: margin x leverage, long or short, "
+            "funding every 8 h and isolated-margin liquidation."
+        ),
     )
     start = forms.DateField(widget=_date_widget(), help_text="First day simulated, from 00:00 UTC.")
     end = forms.DateField(widget=_date_widget(), help_text="Last day simulated, through 23:59 UTC.")
@@ -60,14 +71,22 @@ class BacktestTaskForm(forms.Form):
         return start, end
 
 
-def _percent(label: str, help_text: str, *, initial: str | None = None, top: str = "99.99"):
+def _percent(
+    label: str,
+    help_text: str,
+    *,
+    initial: str | None = None,
+    top: str = "99.99",
+    bottom: str = "0",
+    required: bool | None = None,
+):
     return forms.DecimalField(
         label=f"{label} (%)",
-        min_value=Decimal(0),
+        min_value=Decimal(bottom),
         max_value=Decimal(top),
         max_digits=12,
         decimal_places=6,
-        required=initial is not None,
+        required=initial is not None if required is None else required,
         initial=initial,
         help_text=help_text,
         widget=forms.NumberInput(attrs={"step": "any"}),
@@ -98,10 +117,21 @@ class BacktestPairForm(forms.Form):
     order_type = forms.ChoiceField(
         choices=BacktestPair.OrderType.choices,
         initial=BacktestPair.OrderType.MARKET,
-        help_text="Market orders fill at the next bar's open. Limit orders come later.",
+        help_text=(
+            "Market orders fill at the next bar's open. A limit order rests at the signal "
+            "bar's close moved by the offset, for one bar: an unfilled entry is skipped, an "
+            "unfilled exit becomes a market order."
+        ),
+    )
+    limit_offset = _percent(
+        "Limit offset",
+        "Limit orders: buys rest this far below the signal close, sells this far above.",
+        initial="0",
+        top="49.99",
+        required=False,
     )
     taker_fee = _percent("Taker fee", "Paid on each market fill.", initial="0.1", top="9.99")
-    maker_fee = _percent("Maker fee", "For limit orders; kept.", initial="0.1", top="9.99")
+    maker_fee = _percent("Maker fee", "Paid on each limit fill.", initial="0.1", top="9.99")
     slippage = _percent("Slippage", "Price worsened on each fill.", initial="0", top="9.99")
     stop_loss = _percent("Stop-loss", "Below the entry price; empty for none.")
     take_profit = _percent("Take-profit", "Above the entry price; empty for none.")
@@ -126,6 +156,39 @@ class BacktestPairForm(forms.Form):
     max_drawdown_stop = _percent(
         "Max drawdown stop", "Stop trading once equity falls this far below its peak."
     )
+    leverage = forms.DecimalField(
+        min_value=Decimal(1),
+        max_value=Decimal(125),
+        max_digits=6,
+        decimal_places=2,
+        initial=Decimal(1),
+        required=False,
+        help_text="Futures: the position is margin x leverage; 1 borrows nothing.",
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
+    direction = forms.ChoiceField(
+        choices=Side.choices,
+        initial=Side.LONG,
+        required=False,
+        help_text="Futures: a short sells on the entry signal and buys back on the exit.",
+    )
+    funding_rate = _percent(
+        "Funding rate",
+        "Futures: every 8 h on the position's value; longs pay it when positive, "
+        "shorts when negative.",
+        initial="0.01",
+        top="1",
+        bottom="-1",
+        required=False,
+    )
+    maintenance_margin = _percent(
+        "Maintenance margin",
+        "Futures, isolated margin: liquidated (the margin is lost) when the margin left "
+        "falls to this share of the position.",
+        initial="0.5",
+        top="49.99",
+        required=False,
+    )
 
     def __init__(self, *args: Any, versions: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -139,6 +202,11 @@ class BacktestPairForm(forms.Form):
         def fraction(name: str) -> Decimal | None:
             value = data.get(name)
             return None if value is None else value / HUNDRED
+
+        def fraction_or_default(name: str) -> Decimal:
+            # Zero is a real value here (no funding, no maintenance margin); empty is not.
+            value = fraction(name)
+            return FUTURES_DEFAULTS[name] if value is None else value
 
         return PairInput(
             symbol=data["symbol"],
@@ -156,6 +224,11 @@ class BacktestPairForm(forms.Form):
             size_value=data["size_value"] if data.get("size_value") is not None else Decimal(1),
             max_trades_per_day=data.get("max_trades_per_day"),
             max_drawdown_stop=fraction("max_drawdown_stop"),
+            limit_offset=fraction("limit_offset") or Decimal(0),
+            leverage=data.get("leverage") or FUTURES_DEFAULTS["leverage"],
+            direction=data.get("direction") or Side.LONG,
+            funding_rate=fraction_or_default("funding_rate"),
+            maintenance_margin=fraction_or_default("maintenance_margin"),
         )
 
 

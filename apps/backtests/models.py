@@ -21,6 +21,7 @@ Storage of results, sized for the common case of 10 pairs x 1 year of hourly can
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -32,6 +33,20 @@ from apps.common.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
 
 FRACTION = {"max_digits": 12, "decimal_places": 8}
 FRACTION_RANGE = [MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))]
+
+
+class BelowValidator(MaxValueValidator):
+    """A strict upper bound: the engine refuses the limit itself (limit_offset < 0.5)."""
+
+    message = "Ensure this value is less than %(limit_value)s."
+
+    def compare(self, a: Any, b: Any) -> bool:
+        return bool(a >= b)
+
+
+class Side(models.TextChoices):
+    LONG = "long", "Long"
+    SHORT = "short", "Short"
 
 
 def pack_times(values: np.ndarray) -> bytes:
@@ -153,6 +168,41 @@ class BacktestPair(models.Model):
     )
     max_trades_per_day = models.PositiveIntegerField(null=True, blank=True)
     max_drawdown_stop = models.DecimalField(**FRACTION, null=True, blank=True)
+    # Limit orders only: the entry buy rests at the signal bar's close x (1 - offset), the
+    # exit sell at close x (1 + offset), each for one bar.
+    limit_offset = models.DecimalField(
+        **FRACTION,
+        default=Decimal(0),
+        validators=[MinValueValidator(Decimal(0)), BelowValidator(Decimal("0.5"))],
+        help_text="limit orders: fraction below (buy) or above (sell) the signal close",
+    )
+    # Futures only (the task's market type); spot pairs keep the defaults, which the
+    # service enforces for leverage and direction.
+    leverage = models.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        default=Decimal(1),
+        validators=[MinValueValidator(Decimal(1)), MaxValueValidator(Decimal(125))],
+        help_text="futures: notional = margin x leverage, 1..125",
+    )
+    direction = models.CharField(
+        max_length=5,
+        choices=Side.choices,
+        default=Side.LONG,
+        help_text="futures: a short pair sells on the entry signal and buys back on the exit",
+    )
+    funding_rate = models.DecimalField(
+        **FRACTION,
+        default=Decimal("0.0001"),
+        validators=[MinValueValidator(Decimal("-0.01")), MaxValueValidator(Decimal("0.01"))],
+        help_text="futures: per 8 hours on the notional, paid by longs when positive",
+    )
+    maintenance_margin = models.DecimalField(
+        **FRACTION,
+        default=Decimal("0.005"),
+        validators=[MinValueValidator(Decimal(0)), BelowValidator(Decimal("0.5"))],
+        help_text="futures: liquidated when margin falls to this fraction of the notional",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
 
     class Meta:
@@ -192,8 +242,10 @@ class BacktestTrade(models.Model):
     exit_price = models.FloatField(null=True, blank=True)
     size = models.FloatField(help_text="base units")
     fee = models.FloatField(help_text="both sides, quote currency")
-    pnl = models.FloatField(help_text="quote currency, after fees")
+    pnl = models.FloatField(help_text="quote currency, after fees (and funding on futures)")
     exit_reason = models.CharField(max_length=16)
+    # Futures shorts sell to enter and buy back to exit; spot trades are always long.
+    side = models.CharField(max_length=5, choices=Side.choices, default=Side.LONG)
 
     class Meta:
         ordering = ("pair", "number")

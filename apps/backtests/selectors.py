@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
 
 from apps.backtests.models import (
@@ -14,15 +14,17 @@ from apps.backtests.models import (
     BacktestResult,
     BacktestTask,
     BacktestTrade,
+    Side,
     unpack_times,
     unpack_values,
 )
 from apps.market.models import CandleSeries
-from apps.strategies.models import StrategyKind, StrategyVersion
+from apps.strategies.models import StrategyVersion
 
 # Sort keys the trades table accepts (?sort=...), mapped to columns.
 TRADE_SORTS = {
     "number": "number",
+    "side": "side",
     "entry_time": "entry_time",
     "exit_time": "exit_time",
     "entry_price": "entry_price",
@@ -37,11 +39,11 @@ CHART_MAX_POINTS = 5_000
 
 
 def backtest_create_choices(*, user: Any) -> dict[str, Any]:
-    """What the create form offers: the user's runnable versions and the stored series."""
+    """What the create form offers: the user's versions (every kind runs: conditions and
+    templates through the engine, grid and DCA on its event path, scripts in the sandbox)
+    and the stored series."""
     versions = (
         StrategyVersion.objects.filter(strategy__owner=user, strategy__archived_at__isnull=True)
-        # Scripts run in the sandbox; other versions need trees (grid and DCA have none yet).
-        .filter(Q(strategy__kind=StrategyKind.SCRIPT) | Q(entry__isnull=False))
         .select_related("strategy")
         .order_by("-strategy__updated_at", "strategy_id", "-number")
     )
@@ -118,6 +120,28 @@ def _line(times: np.ndarray, values: np.ndarray, scale: float = 1.0) -> list[dic
     ]
 
 
+# Arrows only: numbered labels on hundreds of trades would hide the candles. Stops and
+# other non-signal exits get a short tag so they stand out.
+EXIT_TAGS = {
+    "stop_loss": "SL",
+    "take_profit": "TP",
+    "trailing_stop": "TS",
+    "max_drawdown": "DD",
+    "liquidation": "LIQ",
+}
+
+
+def _marker(moment: Any, *, buy: bool, text: str = "") -> dict[str, Any]:
+    """A green arrow up under the bar for a buy, a red arrow down above it for a sell."""
+    return {
+        "time": int(moment.timestamp()),
+        "position": "belowBar" if buy else "aboveBar",
+        "color": "#16a34a" if buy else "#dc2626",
+        "shape": "arrowUp" if buy else "arrowDown",
+        "text": text,
+    }
+
+
 def backtest_pair_chart_data(
     *, pair: BacktestPair, result: BacktestResult, candles: Any
 ) -> dict[str, Any]:
@@ -137,32 +161,15 @@ def backtest_pair_chart_data(
             strict=True,
         )
     ]
-    # Arrows only: numbered labels on hundreds of trades would hide the candles. Stops and
-    # other non-signal exits get a short tag so they stand out.
-    tags = {"stop_loss": "SL", "take_profit": "TP", "trailing_stop": "TS", "max_drawdown": "DD"}
     markers = []
-    for entry, exit_time, reason in pair.trades.order_by("number").values_list(
-        "entry_time", "exit_time", "exit_reason"
+    for entry, exit_time, reason, side in pair.trades.order_by("number").values_list(
+        "entry_time", "exit_time", "exit_reason", "side"
     ):
-        markers.append(
-            {
-                "time": int(entry.timestamp()),
-                "position": "belowBar",
-                "color": "#16a34a",
-                "shape": "arrowUp",
-                "text": "",
-            }
-        )
+        # A long enters with a buy and exits with a sell; a short the other way round.
+        short = side == Side.SHORT
+        markers.append(_marker(entry, buy=not short))
         if exit_time is not None:
-            markers.append(
-                {
-                    "time": int(exit_time.timestamp()),
-                    "position": "aboveBar",
-                    "color": "#dc2626",
-                    "shape": "arrowDown",
-                    "text": tags.get(reason, ""),
-                }
-            )
+            markers.append(_marker(exit_time, buy=short, text=EXIT_TAGS.get(reason, "")))
     markers.sort(key=lambda m: m["time"])
     return {
         "candles": bars,

@@ -171,6 +171,7 @@ def backtest_cancel(request: HttpRequest, task_id: int) -> HttpResponse:
 
 SORT_LABELS = [
     ("number", "#"),
+    ("side", "Side"),
     ("entry_time", "Entry (UTC)"),
     ("entry_price", "Entry price"),
     ("exit_time", "Exit (UTC)"),
@@ -221,6 +222,7 @@ class _Echo:
 
 CSV_HEADER = [
     "number",
+    "side",
     "entry_time",
     "exit_time",
     "entry_price",
@@ -243,6 +245,7 @@ def _csv_rows(pair: Any) -> Iterator[str]:
         yield writer.writerow(
             [
                 trade.number,
+                trade.side,
                 _iso(trade.entry_time),
                 _iso(trade.exit_time),
                 repr(trade.entry_price),

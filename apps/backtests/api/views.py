@@ -1,5 +1,6 @@
 """REST API for backtests: create a task (same validation as the page), read its status and
-results. Rates are fractions (0.001 = 0.1 %); amounts are decimal strings."""
+results. Rates are fractions (0.001 = 0.1 %); amounts are decimal strings. Ranges are
+checked by the service, so every refusal names its field as `pairs[1].leverage`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.backtests.models import BacktestPair, BacktestTask
+from apps.backtests.models import BacktestPair, BacktestTask, Side
 from apps.backtests.selectors import (
     backtest_task_get_for_user,
     backtest_task_list_for_user,
@@ -22,6 +23,8 @@ from apps.backtests.selectors import (
 from apps.backtests.services import BacktestInvalid, PairInput, backtest_task_create
 
 FRACTION = {"max_digits": 12, "decimal_places": 8, "min_value": Decimal(0)}
+RATE = {"max_digits": 12, "decimal_places": 8}
+LEVERAGE = {"max_digits": 6, "decimal_places": 2}
 
 
 @extend_schema_serializer(component_name="BacktestPairInput")
@@ -49,6 +52,34 @@ class PairInputSerializer(serializers.Serializer):
     )
     max_trades_per_day = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     max_drawdown_stop = serializers.DecimalField(**FRACTION, required=False, allow_null=True)
+    limit_offset = serializers.DecimalField(
+        **FRACTION,
+        default=Decimal(0),
+        help_text="limit orders: the buy rests at the signal close x (1 - offset), the sell at "
+        "close x (1 + offset), for one bar; below 0.5",
+    )
+    leverage = serializers.DecimalField(
+        **LEVERAGE,
+        default=Decimal(1),
+        help_text="futures: notional = margin x leverage, 1 to 125; spot must leave it at 1",
+    )
+    direction = serializers.ChoiceField(
+        choices=Side.choices,
+        default=Side.LONG,
+        help_text="futures: short sells on the entry signal; spot is long only",
+    )
+    funding_rate = serializers.DecimalField(
+        **RATE,
+        default=Decimal("0.0001"),
+        help_text="futures: per 8 hours on the notional, paid by longs when positive; "
+        "-0.01 to 0.01",
+    )
+    maintenance_margin = serializers.DecimalField(
+        **FRACTION,
+        default=Decimal("0.005"),
+        help_text="futures: isolated-margin liquidation when the margin falls to this "
+        "fraction of the notional; below 0.5",
+    )
 
     def to_pair_input(self, data: dict[str, Any]) -> PairInput:
         values = dict(data)
@@ -74,6 +105,11 @@ class PairOutputSerializer(serializers.Serializer):
     size_value = serializers.DecimalField(max_digits=38, decimal_places=18)
     max_trades_per_day = serializers.IntegerField(allow_null=True)
     max_drawdown_stop = serializers.DecimalField(max_digits=12, decimal_places=8, allow_null=True)
+    limit_offset = serializers.DecimalField(**RATE)
+    leverage = serializers.DecimalField(**LEVERAGE)
+    direction = serializers.CharField()
+    funding_rate = serializers.DecimalField(**RATE)
+    maintenance_margin = serializers.DecimalField(**RATE)
     status = serializers.CharField()
     metrics = serializers.SerializerMethodField()
 

@@ -9,8 +9,11 @@ from apps.backtests.services.cancel import backtest_task_cancel
 from apps.backtests.services.create import backtest_task_create
 from apps.backtests.services.fail import backtest_task_fail
 from apps.backtests.services.pair_config import (
+    pair_event_config,
     pair_execution_config,
+    pair_settings,
     version_engine_spec,
+    version_is_event_template,
     version_is_script,
     version_script_check,
 )
@@ -28,8 +31,11 @@ __all__ = [
     "backtest_task_create",
     "backtest_task_fail",
     "backtest_task_run",
+    "pair_event_config",
     "pair_execution_config",
+    "pair_settings",
     "version_engine_spec",
+    "version_is_event_template",
     "version_is_script",
     "version_script_check",
 ]

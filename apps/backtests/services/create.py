@@ -47,7 +47,13 @@ def backtest_task_create(
     if not problems:
         for index, data in enumerate(pairs):
             ok, found = pair_problems(
-                owner=owner, index=index, data=data, exchange=exchange, start=start, end=end
+                owner=owner,
+                index=index,
+                data=data,
+                exchange=exchange,
+                market_type=market_type,
+                start=start,
+                end=end,
             )
             problems.extend(found)
             if ok is not None:
@@ -107,6 +113,11 @@ def _pair_row(task: BacktestTask, position: int, item: CheckedPair) -> BacktestP
         size_value=data.size_value,
         max_trades_per_day=data.max_trades_per_day,
         max_drawdown_stop=data.max_drawdown_stop,
+        limit_offset=data.limit_offset,
+        leverage=data.leverage,
+        direction=data.direction,
+        funding_rate=data.funding_rate,
+        maintenance_margin=data.maintenance_margin,
     )
 
 

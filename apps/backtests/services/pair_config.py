@@ -5,12 +5,18 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from apps.backtests.models import BacktestPair
+from apps.backtests.models import BacktestPair, BacktestTask
 from apps.common.errors import ApplicationError
 from apps.engine.backtest import StrategySpec, StrategySpecError
 from apps.engine.conditions import ConditionError
+from apps.engine.decide import build_strategy
+from apps.engine.event_book import EventConfig
+from apps.engine.futures import FuturesConfig
+from apps.engine.pair_backtest import PairSettings
 from apps.engine.sandbox import SandboxError, compile_strategy
 from apps.engine.simulator import ExecutionConfig
+from apps.engine.strategies.base import EventSpec
+from apps.engine.templates import TEMPLATES
 from apps.strategies.models import StrategyKind
 
 if TYPE_CHECKING:
@@ -38,8 +44,42 @@ def pair_execution_config(pair: PairInput | BacktestPair) -> ExecutionConfig:
     )
 
 
+def pair_event_config(pair: PairInput | BacktestPair) -> EventConfig:
+    """The event path's settings: the simulator's plus separate maker and taker fees."""
+    return EventConfig(
+        pair_execution_config(pair),
+        maker_fee=float(pair.maker_fee),
+        taker_fee=float(pair.taker_fee),
+    )
+
+
+def pair_settings(pair: PairInput | BacktestPair, *, market_type: str) -> PairSettings:
+    """Everything `run_pair_backtest` needs besides the strategy and the candles."""
+    futures = None
+    if market_type == BacktestTask.MarketType.FUTURES:
+        futures = FuturesConfig(
+            leverage=float(pair.leverage),
+            direction=pair.direction,  # type: ignore[arg-type]
+            funding_rate=float(pair.funding_rate),
+            maintenance_margin=float(pair.maintenance_margin),
+        )
+    return PairSettings(
+        execution=pair_event_config(pair),
+        market=market_type,  # type: ignore[arg-type]
+        order_type=pair.order_type,  # type: ignore[arg-type]
+        limit_offset=float(pair.limit_offset),
+        futures=futures,
+    )
+
+
 def version_is_script(version: Any) -> bool:
     return bool(version.kind == StrategyKind.SCRIPT)
+
+
+def version_is_event_template(version: Any) -> bool:
+    """Grid and DCA: templates that keep resting orders and place their own limit orders."""
+    template = TEMPLATES.get(version.template) if version.kind == StrategyKind.TEMPLATE else None
+    return template is not None and template.kind == "event"
 
 
 def version_script_check(version: Any) -> None:
@@ -52,11 +92,17 @@ def version_script_check(version: Any) -> None:
         ) from exc
 
 
-def version_engine_spec(version: Any) -> StrategySpec:
-    """The version's condition spec; scripts and event-path templates cannot run here yet."""
+def version_engine_spec(version: Any) -> StrategySpec | EventSpec:
+    """What `run_pair_backtest` runs for a template or condition version: an `EventSpec`
+    for grid and DCA, a condition `StrategySpec` otherwise. Both are checked here (an
+    event template by building its strategy, which validates the parameters)."""
     try:
-        return version.engine_spec()
+        if version_is_event_template(version):
+            spec = EventSpec(version.template, dict(version.params))
+            build_strategy(spec)
+            return spec
+        return version.engine_spec()  # type: ignore[no-any-return]
     except (StrategySpecError, ConditionError, ValueError) as exc:
         raise ApplicationError(
-            f"{version} cannot be backtested yet: {exc}", field="strategy_version"
+            f"{version} cannot be backtested: {exc}", field="strategy_version"
         ) from exc

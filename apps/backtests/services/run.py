@@ -13,7 +13,8 @@ from apps.backtests.models import BacktestPair, BacktestTask
 from apps.backtests.progress import progress_push
 from apps.backtests.services.fail import backtest_task_fail, failure_text
 from apps.backtests.services.pair_config import (
-    pair_execution_config,
+    pair_event_config,
+    pair_settings,
     version_engine_spec,
     version_is_script,
 )
@@ -24,8 +25,8 @@ from apps.backtests.services.results import (
     task_finish,
 )
 from apps.common.errors import ApplicationError
-from apps.engine.backtest import BacktestReport, run_backtest
-from apps.engine.event_book import EventConfig
+from apps.engine.backtest import BacktestReport
+from apps.engine.pair_backtest import run_pair_backtest
 from apps.engine.sandbox import SandboxLimits
 from apps.engine.script_backtest import ScriptBacktestError, run_script_backtest
 from apps.market.selectors import candles_load
@@ -100,20 +101,15 @@ def _run_one(task: BacktestTask, pair: BacktestPair) -> BacktestReport:
     if version_is_script(version):
         return _run_script(pair, candles)
     spec = version_engine_spec(version)
-    return run_backtest(spec, candles, pair_execution_config(pair))
+    return run_pair_backtest(spec, candles, pair_settings(pair, market_type=task.market_type))
 
 
 def _run_script(pair: BacktestPair, candles: Any) -> BacktestReport:
     """A script version: the event path in the sandbox; a script error fails the task."""
-    config = EventConfig(
-        pair_execution_config(pair),
-        maker_fee=float(pair.maker_fee),
-        taker_fee=float(pair.taker_fee),
-    )
     version = pair.strategy_version
     try:
         return run_script_backtest(
-            version.script_source, version.params, candles, config, SCRIPT_LIMITS
+            version.script_source, version.params, candles, pair_event_config(pair), SCRIPT_LIMITS
         )
     except ScriptBacktestError as exc:
         raise ApplicationError(f"{pair.label}, {version}: {exc}") from exc

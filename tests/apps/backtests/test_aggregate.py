@@ -41,3 +41,15 @@ def test_aggregate_metrics_pool_trades_and_weight_buy_and_hold_by_capital():
     assert metrics["profit_factor"] == pytest.approx(6.0)
     assert metrics["fees_paid"] == 2.0
     assert metrics["max_drawdown"] == pytest.approx(1 - 390 / 400)
+
+
+def test_funding_and_liquidations_are_summed_over_pairs_and_zero_for_spot():
+    a = outcome([0, HOUR], [100, 90], 100)
+    b = outcome([0, HOUR], [100, 95], 100)
+    a.metrics.update(funding_paid=1.25, liquidations=1)
+    b.metrics.update(funding_paid=-0.5, liquidations=2)
+    times, total = combined_equity([a, b])
+    metrics = aggregate_metrics([a, b], times, total)
+    assert (metrics["funding_paid"], metrics["liquidations"]) == (0.75, 3)
+    spot = aggregate_metrics([outcome([0, HOUR], [100, 90], 100)], times, total[:2] / 2)
+    assert (spot["funding_paid"], spot["liquidations"]) == (0, 0)

@@ -113,7 +113,14 @@ def test_a_second_pair_without_candles_writes_nothing_for_the_first(
         ({"stop_loss": Decimal("1.5")}, "pairs[0].stop_loss", "stop_loss must be a fraction"),
         ({"initial_capital": Decimal(0)}, "pairs[0].initial_capital", "cash must be positive"),
         ({"sizing": "risk"}, "pairs[0].stop_loss", "required when sizing by risk"),
-        ({"order_type": "limit"}, "pairs[0].order_type", "limit orders are not available"),
+        ({"order_type": "stop"}, "pairs[0].order_type", "choose one of market, limit"),
+        (
+            {"order_type": "limit", "limit_offset": Decimal("0.5")},
+            "pairs[0].limit_offset",
+            "limit_offset must be a fraction between 0 and 0.5",
+        ),
+        ({"leverage": Decimal(3)}, "pairs[0].leverage", "leverage above 1 needs a futures market"),
+        ({"direction": "short"}, "pairs[0].direction", "spot backtests are long only"),
         ({"timeframe": "7x"}, "pairs[0].timeframe", "7x"),
         ({"symbol": "btcusdt"}, "pairs[0].symbol", "BASE/QUOTE"),
     ],
@@ -137,16 +144,71 @@ def test_it_names_each_bad_execution_setting(
     )
 
 
-def test_futures_are_refused_with_a_clear_message(
-    alice, alice_version, candles, enqueued, django_capture_on_commit_callbacks
+@pytest.mark.parametrize(
+    ("overrides", "field", "words"),
+    [
+        ({"leverage": Decimal(126)}, "pairs[1].leverage", "leverage must be between 1 and 125"),
+        ({"leverage": Decimal("0.5")}, "pairs[1].leverage", "leverage must be between 1 and 125"),
+        ({"direction": "sideways"}, "pairs[1].direction", "direction must be 'long' or 'short'"),
+        (
+            {"funding_rate": Decimal("0.02")},
+            "pairs[1].funding_rate",
+            "funding_rate must be between -0.01 and 0.01",
+        ),
+        (
+            {"maintenance_margin": Decimal("0.5")},
+            "pairs[1].maintenance_margin",
+            "maintenance_margin must be a fraction below 0.5",
+        ),
+    ],
+)
+def test_it_names_each_bad_futures_setting_of_the_second_pair(
+    overrides,
+    field,
+    words,
+    alice,
+    alice_version,
+    candles,
+    enqueued,
+    django_capture_on_commit_callbacks,
 ):
     assert_refused(
-        "market_type",
-        "futures backtests are not available yet",
-        lambda: create(alice, [pair_input(alice_version)], market_type="futures"),
+        field,
+        words,
+        lambda: create(
+            alice,
+            [pair_input(alice_version), pair_input(alice_version, "BNB/USDT", **overrides)],
+            market_type="futures",
+        ),
         enqueued,
         django_capture_on_commit_callbacks,
     )
+
+
+def test_a_futures_task_stores_every_pair_setting(
+    alice, alice_version, candles, enqueued, django_capture_on_commit_callbacks
+):
+    settings = {
+        "leverage": Decimal(5),
+        "direction": "short",
+        "funding_rate": Decimal("-0.0002"),
+        "maintenance_margin": Decimal("0.01"),
+        "order_type": "limit",
+        "maker_fee": Decimal("0.0002"),
+        "limit_offset": Decimal("0.001"),
+    }
+    task = create(alice, [pair_input(alice_version, **settings)], market_type="futures")
+    pair = task.pairs.get()
+    assert task.market_type == "futures"
+    assert {name: getattr(pair, name) for name in settings} == settings
+
+
+def test_a_spot_task_keeps_the_futures_defaults(
+    alice, alice_version, candles, enqueued, django_capture_on_commit_callbacks
+):
+    pair = create(alice, [pair_input(alice_version)]).pairs.get()
+    assert (pair.leverage, pair.direction, pair.limit_offset) == (1, "long", 0)
+    assert (pair.funding_rate, pair.maintenance_margin) == (Decimal("0.0001"), Decimal("0.005"))
 
 
 def test_it_needs_a_pair_and_a_forward_range(

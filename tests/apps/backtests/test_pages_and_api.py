@@ -92,16 +92,71 @@ def test_creating_from_the_form_queues_and_redirects(
     assert task.end.isoformat() == "2021-03-01T00:00:00+00:00"  # through the end day
 
 
-def test_futures_and_missing_candles_are_form_errors(
+def test_leverage_on_spot_and_missing_candles_are_form_errors(
     alice_client, alice_version, candles, enqueued
 ):
-    response = alice_client.post("/backtests/new/", form_data(alice_version, market_type="futures"))
-    assert "futures backtests are not available yet" in response.content.decode()
+    response = alice_client.post(
+        "/backtests/new/", form_data(alice_version, **{"pairs-0-leverage": "3"})
+    )
+    body = response.content.decode()
+    assert '<small class="bt-field-error" id="id_pairs-0-leverage_error"' in body
+    assert "leverage above 1 needs a futures market" in body
+    # The futures block is shown despite the spot market, so the error can be seen.
+    assert '<div class="bt-futures">' in body
     response = alice_client.post(
         "/backtests/new/", form_data(alice_version, **{"pairs-0-symbol": "ETH/USDT"})
     )
     assert "no candles for ETH/USDT 1h" in response.content.decode()
     assert BacktestTask.objects.count() == 0 and enqueued == []
+
+
+def test_the_form_creates_a_futures_limit_pair_from_percentages(
+    alice_client, alice_version, candles, enqueued, django_capture_on_commit_callbacks
+):
+    typed = {
+        "market_type": "futures",
+        "pairs-0-order_type": "limit",
+        "pairs-0-limit_offset": "0.2",
+        "pairs-0-maker_fee": "0.02",
+        "pairs-0-leverage": "10",
+        "pairs-0-direction": "short",
+        "pairs-0-funding_rate": "-0.005",
+        "pairs-0-maintenance_margin": "1",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post("/backtests/new/", form_data(alice_version, **typed))
+    assert response.status_code == 302, response.content.decode()
+    pair = BacktestTask.objects.get(market_type="futures").pairs.get()
+    assert (pair.order_type, pair.limit_offset, pair.maker_fee) == (
+        "limit",
+        Decimal("0.002"),
+        Decimal("0.0002"),
+    )
+    assert (pair.leverage, pair.direction) == (10, "short")
+    assert (pair.funding_rate, pair.maintenance_margin) == (Decimal("-0.00005"), Decimal("0.01"))
+
+
+def test_the_create_page_hides_futures_and_limit_fields_until_they_apply(
+    alice_client, alice_version, candles
+):
+    body = alice_client.get("/backtests/new/").content.decode()
+    for help_text in (
+        "an unfilled entry is skipped, an unfilled exit becomes a market order",
+        "buys rest this far below the signal close",
+        "the position is margin x leverage",
+        "every 8 h on the position",
+        "isolated margin: liquidated",
+    ):
+        assert help_text in body
+    assert '<div class="bt-futures" hidden>' in body
+    assert '<div class="bt-limit" hidden>' in body
+    # A futures task with a limit order, re-rendered after adding a pair over htmx.
+    data = form_data(
+        alice_version, market_type="futures", action="add_pair", **{"pairs-0-order_type": "limit"}
+    )
+    body = alice_client.post("/backtests/new/", data, HTTP_HX_REQUEST="true").content.decode()
+    assert body.count('<div class="bt-futures">') == 2
+    assert body.count('<div class="bt-limit">') == 2  # the new pair copies the order type
 
 
 def test_add_and_remove_pair_over_htmx(alice_client, alice_version, candles):
@@ -249,19 +304,59 @@ def test_the_api_creates_and_names_bad_fields(
         "timeframe": "1h",
         "strategy_version": alice_version.pk,
     }
-    body["market_type"] = "futures"
+    body["pairs"][1]["leverage"] = "3"
     response = alice_client.post("/api/backtests/", body, content_type="application/json")
     assert response.json() == {
-        "market_type": ["futures backtests are not available yet; choose spot"]
+        "pairs[1].leverage": ["leverage above 1 needs a futures market; spot trades your own cash"]
     }
-    del body["market_type"]
+    del body["pairs"][1]["leverage"]
     with django_capture_on_commit_callbacks(execute=True):
         response = alice_client.post("/api/backtests/", body, content_type="application/json")
     assert response.status_code == 201, response.json()
     created = response.json()
     assert created["status"] == "queued" and len(created["pairs"]) == 2
     assert created["pairs"][0]["taker_fee"] == "0.00100000"
+    assert (created["pairs"][0]["leverage"], created["pairs"][0]["direction"]) == ("1.00", "long")
     assert enqueued == [((created["id"],), BacktestTask.objects.get().celery_task_id)]
+
+
+def test_the_api_creates_a_futures_task_and_returns_its_settings(
+    alice_client, alice_version, candles, enqueued
+):
+    pair = {
+        "symbol": "BTC/USDT",
+        "timeframe": "1h",
+        "strategy_version": alice_version.pk,
+        "order_type": "limit",
+        "limit_offset": "0.001",
+        "leverage": "20",
+        "direction": "short",
+        "funding_rate": "-0.0003",
+        "maintenance_margin": "0.004",
+    }
+    body = {
+        "name": "Futures",
+        "market_type": "futures",
+        "start": "2020-09-01T00:00:00Z",
+        "end": "2021-03-01T00:00:00Z",
+        "pairs": [pair],
+    }
+    response = alice_client.post("/api/backtests/", body, content_type="application/json")
+    assert response.status_code == 201, response.json()
+    returned = alice_client.get(f"/api/backtests/{response.json()['id']}/").json()["pairs"][0]
+    assert {key: returned[key] for key in pair if key not in ("symbol", "strategy_version")} == {
+        "timeframe": "1h",
+        "order_type": "limit",
+        "limit_offset": "0.00100000",
+        "leverage": "20.00",
+        "direction": "short",
+        "funding_rate": "-0.00030000",
+        "maintenance_margin": "0.00400000",
+    }
+    body["pairs"][0]["leverage"] = "200"
+    response = alice_client.post("/api/backtests/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert "leverage must be between 1 and 125" in response.json()["pairs[0].leverage"][0]
 
 
 def test_the_api_returns_status_and_results(alice_client, done_task):

@@ -140,7 +140,7 @@ def test_an_error_marks_the_task_failed_with_the_reason(
     def broken(*args, **kwargs):
         raise RuntimeError("engine exploded")
 
-    monkeypatch.setattr(worker, "run_backtest", broken)
+    monkeypatch.setattr(worker, "run_pair_backtest", broken)
     assert run(task.pk, django_capture_on_commit_callbacks) is True
     task.refresh_from_db()
     assert task.status == BacktestTask.Status.FAILED

@@ -173,12 +173,13 @@ def test_a_breaching_script_fails_only_its_own_task_with_the_message(
     assert good.pairs.filter(trades__isnull=False).exists()
 
 
-def test_the_create_form_offers_script_versions_but_not_tree_less_templates(alice, alice_client):
+def test_the_create_form_offers_script_grid_and_dca_versions(alice, alice_client):
     strategy_create(owner=alice, name="Script cross", kind="script", script=SMA_CROSS, params={})
     strategy_create(owner=alice, name="Grid levels", kind="template", template="grid")
+    strategy_create(owner=alice, name="Slices", kind="template", template="dca")
 
     page = alice_client.get("/backtests/new/").content.decode()
 
     # Options read "<strategy name> · v<number>".
-    assert "Script cross · v1" in page
-    assert "Grid levels · v1" not in page
+    for label in ("Script cross · v1", "Grid levels · v1", "Slices · v1"):
+        assert label in page
