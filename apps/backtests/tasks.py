@@ -1,4 +1,11 @@
-"""Celery entry point for backtests (routed to the `backtests` queue by CELERY_TASK_ROUTES)."""
+"""Celery entry points for backtests.
+
+`backtest_task_run` goes to the `backtests` queue (CELERY_TASK_ROUTES). Beat sends the
+stale sweep to the `default` queue (its CELERY_BEAT_SCHEDULE options), so long backtests
+queued ahead of it never delay it.
+"""
+
+from datetime import timedelta
 
 from celery import shared_task
 
@@ -7,12 +14,27 @@ from celery import shared_task
 # clear message (services.fail.failure_text) before the hard limit kills the process.
 SOFT_TIME_LIMIT = 900
 TIME_LIMIT = 960
+# A running task without progress for this long has lost its worker: no execution outlives
+# the hard time limit, and the margin covers clock differences between machines.
+STALE_AFTER = timedelta(seconds=TIME_LIMIT + 120)
 
 
-# acks_late is safe: the run starts with a conditional UPDATE queued -> running, so a
-# redelivered or duplicated message finds nothing to claim and returns at once.
+# Redelivery (acks_late, reject_on_worker_lost, Redis' visibility timeout) is safe: the run
+# starts with a conditional UPDATE queued -> running, so a redelivered or duplicated message
+# finds nothing to claim and returns at once. It never resumes a running task: the original
+# execution may still be alive (a run longer than the visibility timeout is redelivered
+# while it runs), and a pair that killed its worker would kill the next one too. A task
+# whose worker died is failed by the stale sweep below instead (beat runs it every minute,
+# CELERY_BEAT_SCHEDULE in config/settings/base.py).
 @shared_task(acks_late=True, soft_time_limit=SOFT_TIME_LIMIT, time_limit=TIME_LIMIT)
 def backtest_task_run(task_id: int) -> bool:
     from apps.backtests.services import backtest_task_run as run
 
     return run(task_id=task_id)
+
+
+@shared_task
+def backtest_tasks_fail_stale() -> list[int]:
+    from apps.backtests.services import backtest_tasks_fail_stale as fail_stale
+
+    return fail_stale(idle_for=STALE_AFTER)

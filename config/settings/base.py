@@ -226,6 +226,16 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "apps.common.heartbeat:HeartbeatDatabaseScheduler"
+# Periodic tasks, registered in one place; the DatabaseScheduler copies them into
+# django-celery-beat's tables at start.
+CELERY_BEAT_SCHEDULE = {
+    # Fails backtests left "running" by a worker that died (apps/backtests/tasks.py).
+    "backtests-fail-stale": {
+        "task": "apps.backtests.tasks.backtest_tasks_fail_stale",
+        "schedule": timedelta(minutes=1),
+        "options": {"queue": "default"},
+    },
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Heartbeats older than this are reported as down by /healthz.
 HEARTBEAT_STALE_AFTER_SECONDS = env.int("HEARTBEAT_STALE_AFTER_SECONDS", default=60)

@@ -7,7 +7,7 @@ Modules by concern: `validate` (checks that name each field), `create`, `run` (t
 
 from apps.backtests.services.cancel import backtest_task_cancel
 from apps.backtests.services.create import backtest_task_create
-from apps.backtests.services.fail import backtest_task_fail
+from apps.backtests.services.fail import STALE_ERROR, backtest_task_fail, backtest_tasks_fail_stale
 from apps.backtests.services.pair_config import (
     pair_event_config,
     pair_execution_config,
@@ -24,6 +24,7 @@ from apps.backtests.services.validate import MAX_NAME, MAX_PAIRS, BacktestInvali
 __all__ = [
     "MAX_NAME",
     "MAX_PAIRS",
+    "STALE_ERROR",
     "BacktestCancelled",
     "BacktestInvalid",
     "PairInput",
@@ -31,6 +32,7 @@ __all__ = [
     "backtest_task_create",
     "backtest_task_fail",
     "backtest_task_run",
+    "backtest_tasks_fail_stale",
     "pair_event_config",
     "pair_execution_config",
     "pair_settings",
