@@ -118,14 +118,14 @@ class BacktestPairForm(forms.Form):
         choices=BacktestPair.OrderType.choices,
         initial=BacktestPair.OrderType.MARKET,
         help_text=(
-            "Market orders fill at the next bar's open. A limit order rests at the signal "
-            "bar's close moved by the offset, for one bar: an unfilled entry is skipped, an "
-            "unfilled exit becomes a market order."
+            "Market orders fill at the next bar's open; limit orders rest for one bar at "
+            "the signal bar's close moved by the offset."
         ),
     )
     limit_offset = _percent(
         "Limit offset",
-        "Limit orders: buys rest this far below the signal close, sells this far above.",
+        "Limit orders: buys rest this far below the signal close, sells this far above. "
+        "Unfilled, an entry is skipped and an exit becomes a market order.",
         initial="0",
         top="49.99",
         required=False,

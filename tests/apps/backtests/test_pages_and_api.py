@@ -141,7 +141,8 @@ def test_the_create_page_hides_futures_and_limit_fields_until_they_apply(
 ):
     body = alice_client.get("/backtests/new/").content.decode()
     for help_text in (
-        "an unfilled entry is skipped, an unfilled exit becomes a market order",
+        "limit orders rest for one bar at the signal bar&#x27;s close moved by the offset",
+        "Unfilled, an entry is skipped and an exit becomes a market order",
         "buys rest this far below the signal close",
         "the position is margin x leverage",
         "every 8 h on the position",
