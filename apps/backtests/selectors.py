@@ -18,7 +18,9 @@ from apps.backtests.models import (
     unpack_times,
     unpack_values,
 )
+from apps.engine.candles import CandleArrays
 from apps.market.models import CandleSeries
+from apps.market.selectors import candles_load
 from apps.strategies.models import StrategyVersion
 
 # Sort keys the trades table accepts (?sort=...), mapped to columns.
@@ -90,6 +92,18 @@ def backtest_task_with_pairs(*, task: BacktestTask) -> list[BacktestPair]:
 def backtest_pair_get_for_user(*, user: Any, pair_id: int) -> BacktestPair:
     queryset = BacktestPair.objects.select_related("task", "strategy_version")
     return get_object_or_404(queryset, pk=pair_id, task__owner=user)
+
+
+def backtest_pair_candles(*, pair: BacktestPair) -> CandleArrays:
+    """The candles a pair replays: its series over its task's range."""
+    task = pair.task
+    return candles_load(
+        exchange=task.exchange,
+        symbol=pair.symbol,
+        timeframe=pair.timeframe,
+        start=task.start,
+        end=task.end,
+    )
 
 
 def backtest_pair_result(*, pair: BacktestPair) -> BacktestResult | None:

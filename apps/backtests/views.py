@@ -26,6 +26,7 @@ from apps.backtests.progress import progress_state, render_progress
 from apps.backtests.selectors import (
     TRADE_SORTS,
     backtest_create_choices,
+    backtest_pair_candles,
     backtest_pair_chart_data,
     backtest_pair_get_for_user,
     backtest_pair_result,
@@ -37,7 +38,6 @@ from apps.backtests.selectors import (
 )
 from apps.backtests.services import BacktestInvalid, backtest_task_cancel, backtest_task_create
 from apps.common.timefmt import utc_text
-from apps.market.selectors import candles_load
 
 PAIR_FIELD = re.compile(r"^pairs\[(\d+)\]\.(\w+)$")
 TRADES_PER_PAGE = 50
@@ -201,13 +201,7 @@ def pair_detail(request: HttpRequest, pair_id: int) -> HttpResponse:
         "columns": SORT_LABELS,
     }
     if result is not None:
-        candles = candles_load(
-            exchange=task.exchange,
-            symbol=pair.symbol,
-            timeframe=pair.timeframe,
-            start=task.start,
-            end=task.end,
-        )
+        candles = backtest_pair_candles(pair=pair)
         context["chart_data"] = backtest_pair_chart_data(pair=pair, result=result, candles=candles)
         trades = backtest_trade_list(pair=pair, sort=sort, descending=descending)
         context["page"] = Paginator(trades, TRADES_PER_PAGE).get_page(request.GET.get("page"))

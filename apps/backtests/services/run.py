@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.backtests.aggregate import PairOutcome
 from apps.backtests.models import BacktestPair, BacktestTask
 from apps.backtests.progress import progress_push
+from apps.backtests.selectors import backtest_pair_candles
 from apps.backtests.services.fail import backtest_task_fail, failure_text
 from apps.backtests.services.pair_config import (
     pair_event_config,
@@ -29,7 +30,6 @@ from apps.engine.backtest import BacktestReport
 from apps.engine.pair_backtest import run_pair_backtest
 from apps.engine.sandbox import SandboxLimits
 from apps.engine.script_backtest import ScriptBacktestError, run_script_backtest
-from apps.market.selectors import candles_load
 
 logger = logging.getLogger(__name__)
 
@@ -85,13 +85,7 @@ def _run_pairs(task: BacktestTask) -> None:
 
 
 def _run_one(task: BacktestTask, pair: BacktestPair) -> BacktestReport:
-    candles = candles_load(
-        exchange=task.exchange,
-        symbol=pair.symbol,
-        timeframe=pair.timeframe,
-        start=task.start,
-        end=task.end,
-    )
+    candles = backtest_pair_candles(pair=pair)
     if len(candles) < 2:
         raise ApplicationError(
             f"no candles for {pair.label} on {task.exchange} between "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.backtests.services import PairInput
+from apps.backtests.services import PairInput, backtest_task_create
 from apps.market.services import candles_import_csv
 from apps.strategies.services import strategy_create
 
@@ -56,6 +56,19 @@ def pair_input(version, symbol: str = "BTC/USDT", **overrides) -> PairInput:
         "taker_fee": Decimal("0.001"),
     }
     return PairInput(**(values | overrides))
+
+
+def task_create(owner, pairs, **overrides):
+    """backtest_task_create on binance spot over START..END, unless overridden."""
+    values = {
+        "owner": owner,
+        "name": "Two pairs",
+        "exchange": "binance",
+        "market_type": "spot",
+        "start": START,
+        "end": END,
+    }
+    return backtest_task_create(**(values | overrides), pairs=pairs)
 
 
 @pytest.fixture

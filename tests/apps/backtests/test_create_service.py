@@ -7,20 +7,9 @@ import pytest
 
 from apps.audit.models import AuditEvent
 from apps.backtests.models import BacktestPair, BacktestTask
-from apps.backtests.services import BacktestInvalid, backtest_task_create
+from apps.backtests.services import BacktestInvalid
 from tests.apps.backtests.conftest import END, START, pair_input
-
-
-def create(owner, pairs, **overrides):
-    values = {
-        "owner": owner,
-        "name": "Two pairs",
-        "exchange": "binance",
-        "market_type": "spot",
-        "start": START,
-        "end": END,
-    }
-    return backtest_task_create(**(values | overrides), pairs=pairs)
+from tests.apps.backtests.conftest import task_create as create
 
 
 def snapshot():

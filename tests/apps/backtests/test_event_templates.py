@@ -6,7 +6,7 @@ import json
 import pytest
 
 from apps.backtests.models import BacktestTask
-from apps.backtests.services import BacktestInvalid, backtest_task_create
+from apps.backtests.services import BacktestInvalid
 from apps.backtests.tasks import backtest_task_run
 from apps.engine.decide import build_strategy
 from apps.engine.event_book import EventConfig
@@ -15,7 +15,7 @@ from apps.engine.simulator import ExecutionConfig
 from apps.engine.strategies.base import EventSpec
 from apps.market.selectors import candles_load
 from apps.strategies.services import strategy_create
-from tests.apps.backtests.conftest import END, START, pair_input
+from tests.apps.backtests.conftest import END, START, pair_input, task_create
 
 TEMPLATES = {
     "grid": {"levels": 8, "spacing": 0.02},
@@ -35,15 +35,7 @@ def template_version(owner, template: str):
 
 
 def create(owner, version, **pair_overrides):
-    return backtest_task_create(
-        owner=owner,
-        name="Event template",
-        exchange="binance",
-        market_type="spot",
-        start=START,
-        end=END,
-        pairs=[pair_input(version, **pair_overrides)],
-    )
+    return task_create(owner, [pair_input(version, **pair_overrides)], name="Event template")
 
 
 @pytest.mark.parametrize("template", ["grid", "dca"])

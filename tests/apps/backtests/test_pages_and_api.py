@@ -8,22 +8,14 @@ from decimal import Decimal
 import pytest
 
 from apps.backtests.models import BacktestTask
-from apps.backtests.services import backtest_task_create
 from apps.backtests.tasks import backtest_task_run
-from tests.apps.backtests.conftest import END, START, pair_input
+from tests.apps.backtests.conftest import pair_input, task_create
 
 
 @pytest.fixture
 def done_task(alice, alice_version, candles, enqueued, pushes, django_capture_on_commit_callbacks):
-    task = backtest_task_create(
-        owner=alice,
-        name="BTC and BNB",
-        exchange="binance",
-        market_type="spot",
-        start=START,
-        end=END,
-        pairs=[pair_input(alice_version), pair_input(alice_version, "BNB/USDT")],
-    )
+    pairs = [pair_input(alice_version), pair_input(alice_version, "BNB/USDT")]
+    task = task_create(alice, pairs, name="BTC and BNB")
     with django_capture_on_commit_callbacks(execute=True):
         backtest_task_run(task.pk)
     task.refresh_from_db()
@@ -185,15 +177,7 @@ def test_the_detail_page_shows_aggregate_and_pairs(alice_client, done_task):
 def test_a_running_task_shows_progress_cancel_and_live_wiring(
     alice_client, alice_version, candles, enqueued
 ):
-    task = backtest_task_create(
-        owner=alice_version.strategy.owner,
-        name="Queued",
-        exchange="binance",
-        market_type="spot",
-        start=START,
-        end=END,
-        pairs=[pair_input(alice_version)],
-    )
+    task = task_create(alice_version.strategy.owner, [pair_input(alice_version)], name="Queued")
     body = alice_client.get(f"/backtests/{task.pk}/").content.decode()
     assert f'ws-connect="/ws/backtests/{task.pk}/"' in body
     assert 'hx-trigger="every 2s, htmx:wsOpen from:body"' in body

@@ -5,34 +5,23 @@ import pytest
 
 from apps.audit.models import AuditEvent
 from apps.backtests.models import BacktestResult, BacktestTask, unpack_times, unpack_values
-from apps.backtests.services import (
-    backtest_task_cancel,
-    backtest_task_create,
-    pair_execution_config,
-)
+from apps.backtests.services import backtest_task_cancel, pair_execution_config
 from apps.backtests.services import run as worker
 from apps.backtests.tasks import backtest_task_run
 from apps.engine.backtest import run_backtest
 from apps.market.selectors import candles_load
-from tests.apps.backtests.conftest import END, START, pair_input
+from tests.apps.backtests.conftest import END, START, pair_input, task_create
 
 
 @pytest.fixture
 def task(alice, alice_version, candles, enqueued):
     from decimal import Decimal
 
-    return backtest_task_create(
-        owner=alice,
-        name="BTC and BNB",
-        exchange="binance",
-        market_type="spot",
-        start=START,
-        end=END,
-        pairs=[
-            pair_input(alice_version),
-            pair_input(alice_version, "BNB/USDT", initial_capital=Decimal(5_000)),
-        ],
-    )
+    pairs = [
+        pair_input(alice_version),
+        pair_input(alice_version, "BNB/USDT", initial_capital=Decimal(5_000)),
+    ]
+    return task_create(alice, pairs, name="BTC and BNB")
 
 
 def run(task_id, django_capture_on_commit_callbacks):

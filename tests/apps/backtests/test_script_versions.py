@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from apps.backtests.services import backtest_task_create, pair_execution_config
+from apps.backtests.services import pair_execution_config
 from apps.backtests.services import run as worker
 from apps.backtests.tasks import backtest_task_run
 from apps.engine.backtest import StrategySpec, run_backtest
 from apps.engine.sandbox import SandboxLimits
 from apps.market.selectors import candles_load
 from apps.strategies.services import strategy_create
-from tests.apps.backtests.conftest import END, START, pair_input
+from tests.apps.backtests.conftest import END, START, pair_input, task_create
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "candles"
 CSV = DATA / "BTC-USD_1h.csv"
@@ -111,15 +111,7 @@ def script_version(owner, name: str, source: str, params: dict | None = None):
 
 
 def create_task(owner, version, name: str):
-    return backtest_task_create(
-        owner=owner,
-        name=name,
-        exchange="binance",
-        market_type="spot",
-        start=START,
-        end=END,
-        pairs=[pair_input(version), pair_input(version, "BNB/USDT")],
-    )
+    return task_create(owner, [pair_input(version), pair_input(version, "BNB/USDT")], name=name)
 
 
 def run(task_id, django_capture_on_commit_callbacks):

@@ -10,14 +10,14 @@ from django_celery_beat.models import PeriodicTask
 
 from apps.audit.models import AuditEvent
 from apps.backtests.models import BacktestResult, BacktestTask
-from apps.backtests.services import STALE_ERROR, backtest_task_create
+from apps.backtests.services import STALE_ERROR
 from apps.backtests.services import run as worker
 from apps.backtests.tasks import (
     STALE_AFTER,
     backtest_task_run,
     backtest_tasks_fail_stale,
 )
-from tests.apps.backtests.conftest import END, START, pair_input
+from tests.apps.backtests.conftest import pair_input, task_create
 
 
 class WorkerKilled(BaseException):
@@ -26,15 +26,7 @@ class WorkerKilled(BaseException):
 
 @pytest.fixture
 def task(alice, alice_version, candles, enqueued):
-    return backtest_task_create(
-        owner=alice,
-        name="Two pairs",
-        exchange="binance",
-        market_type="spot",
-        start=START,
-        end=END,
-        pairs=[pair_input(alice_version), pair_input(alice_version, "BNB/USDT")],
-    )
+    return task_create(alice, [pair_input(alice_version), pair_input(alice_version, "BNB/USDT")])
 
 
 @pytest.fixture
@@ -131,15 +123,7 @@ def test_the_sweep_fails_only_running_tasks(
 ):
     others = {}
     for status in ("queued", "done", "failed", "cancelled"):
-        other = backtest_task_create(
-            owner=alice,
-            name=status,
-            exchange="binance",
-            market_type="spot",
-            start=START,
-            end=END,
-            pairs=[pair_input(alice_version)],
-        )
+        other = task_create(alice, [pair_input(alice_version)], name=status)
         BacktestTask.objects.filter(pk=other.pk).update(status=status)
         others[other.pk] = status
     BacktestTask.objects.filter(pk=task.pk).update(status="running", updated_at=timezone.now())
