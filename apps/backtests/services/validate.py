@@ -113,12 +113,18 @@ def _version_problems(
             version_engine_spec(version)
     except ApplicationError as exc:
         problems.append(("strategy_version", exc.message))
-    script = version_is_script(version)
-    if script and market_type == BacktestTask.MarketType.FUTURES:
-        problems.append(("strategy_version", f"{version} is a script; scripts backtest on spot"))
-    if data.order_type == BacktestPair.OrderType.LIMIT and (
-        script or version_is_event_template(version)
-    ):
+    # Scripts, grid and DCA place their own orders, on spot: the futures book and the
+    # limit-order rule serve signal (condition) strategies.
+    own_orders = version_is_script(version) or version_is_event_template(version)
+    if own_orders and market_type == BacktestTask.MarketType.FUTURES:
+        problems.append(
+            (
+                "strategy_version",
+                f"{version} places its own orders and backtests on spot only; futures run "
+                "condition and signal-template strategies",
+            )
+        )
+    if own_orders and data.order_type == BacktestPair.OrderType.LIMIT:
         problems.append(
             (
                 "order_type",

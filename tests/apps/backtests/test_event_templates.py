@@ -80,3 +80,12 @@ def test_a_template_that_places_its_own_orders_refuses_the_limit_order_type(
     assert info.value.field == "pairs[0].order_type"
     assert "places its own orders" in info.value.message
     assert BacktestTask.objects.count() == 0 and enqueued == []
+
+
+@pytest.mark.parametrize("template", ["grid", "dca"])
+def test_a_template_that_places_its_own_orders_refuses_futures(template, alice, candles, enqueued):
+    with pytest.raises(BacktestInvalid) as info:
+        task_create(alice, [pair_input(template_version(alice, template))], market_type="futures")
+    assert info.value.field == "pairs[0].strategy_version"
+    assert "backtests on spot only" in info.value.message
+    assert BacktestTask.objects.count() == 0 and enqueued == []

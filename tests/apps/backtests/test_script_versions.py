@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from apps.backtests.services import pair_execution_config
+from apps.backtests.models import BacktestTask
+from apps.backtests.services import BacktestInvalid, pair_execution_config
 from apps.backtests.services import run as worker
 from apps.backtests.tasks import backtest_task_run
 from apps.engine.backtest import StrategySpec, run_backtest
@@ -175,3 +176,16 @@ def test_the_create_form_offers_script_grid_and_dca_versions(alice, alice_client
     # Options read "<strategy name> · v<number>".
     for label in ("Script cross · v1", "Grid levels · v1", "Slices · v1"):
         assert label in page
+
+
+def test_a_script_version_is_refused_on_futures_and_with_limit_orders(alice, candles, enqueued):
+    version = script_version(alice, "Script SMA", SMA_CROSS, {"fast": 10, "slow": 30})
+    for overrides, pair_overrides, field in (
+        ({"market_type": "futures"}, {}, "pairs[0].strategy_version"),
+        ({}, {"order_type": "limit"}, "pairs[0].order_type"),
+    ):
+        with pytest.raises(BacktestInvalid) as info:
+            task_create(alice, [pair_input(version, **pair_overrides)], **overrides)
+        assert info.value.field == field
+        assert "Script SMA v1 places its own orders" in info.value.message
+    assert BacktestTask.objects.count() == 0 and enqueued == []
