@@ -14,7 +14,6 @@ from apps.backtests.models import (
     BacktestResult,
     BacktestTask,
     BacktestTrade,
-    Side,
     pack_times,
     pack_values,
 )
@@ -60,8 +59,7 @@ def pair_result_store(pair: BacktestPair, report: BacktestReport) -> PairOutcome
                 fee=row.fee,
                 pnl=row.pnl,
                 exit_reason=row.exit_reason,
-                # Spot reports carry no side: every spot trade is long.
-                side=getattr(row, "side", Side.LONG),
+                side=row.side,
             )
             for number, row in enumerate(report.trades, start=1)
         ],
