@@ -1,28 +1,27 @@
-"""Live progress: one JSON-safe state dict, pushed to the group `optimization.<id>` after
-commit. The same dict renders the progress partial over HTTP (polling and re-sync) and over
-the websocket (the consumer renders it from the message, without touching the database).
-"""
+"""Live progress of one optimisation: the state dict, published to `optimization.<id>`
+after commit through the shared channel (apps/common/progress.py)."""
 
 from __future__ import annotations
 
-import json
-import logging
+from functools import partial
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.core.serializers.json import DjangoJSONEncoder
-from django.template.loader import render_to_string
-from django.urls import reverse
+from django.db import transaction
 
+from apps.common.progress import ProgressChannel
 from apps.optimizations.models import OptimizationTask
 
-logger = logging.getLogger(__name__)
-PROGRESS_TEMPLATE = "optimizations/detail.html#progress"
-
-
-def group_name(task_id: int) -> str:
-    return f"optimization.{task_id}"
+CHANNEL = ProgressChannel(
+    kind="optimization",
+    template="optimizations/_progress.html",
+    urls="optimizations",
+    prefix="opt",
+    poll="1s",
+    label="Optimisation",
+)
+group_name = CHANNEL.group_name
+render_progress = CHANNEL.render
+publish_progress = CHANNEL.publish
 
 
 def progress_state(task: OptimizationTask) -> dict[str, Any]:
@@ -39,31 +38,7 @@ def progress_state(task: OptimizationTask) -> dict[str, Any]:
     }
 
 
-def render_progress(
-    state: dict[str, Any], *, request: Any = None, results_shown: bool = False
-) -> str:
-    """The `#opt-progress` element; `results_shown`: the page already has the results."""
-    context = {
-        "results_shown": results_shown,
-        "state": state,
-        "progress_url": reverse("optimizations:progress", args=[state["id"]]),
-        "cancel_url": reverse("optimizations:cancel", args=[state["id"]]),
-        "detail_url": reverse("optimizations:detail", args=[state["id"]]),
-    }
-    return render_to_string(PROGRESS_TEMPLATE, context, request=request)
-
-
-def publish_progress(state: dict[str, Any]) -> None:
-    """Send the state to everyone watching; call it from `transaction.on_commit`.
-
-    A push that fails (Redis briefly away) must not fail the run: pages poll over HTTP as
-    well, so they catch up on the next poll.
-    """
-    safe = json.loads(json.dumps(state, cls=DjangoJSONEncoder))
-    message = {"type": "optimization.progress", "state": safe}
-    try:
-        layer = get_channel_layer()
-        if layer is not None:
-            async_to_sync(layer.group_send)(group_name(state["id"]), message)
-    except Exception:  # any transport error: logged, and polling covers it
-        logger.warning("optimisation progress push failed for %s", state["id"], exc_info=True)
+def progress_push(task: OptimizationTask) -> None:
+    """Publish the task's state once the current transaction commits (at once outside one),
+    so watchers never see a state that is rolled back."""
+    transaction.on_commit(partial(publish_progress, progress_state(task)))

@@ -3,7 +3,6 @@ into a new strategy version to backtest."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -12,7 +11,7 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.common.errors import ApplicationError
 from apps.optimizations.models import OptimizationTask
-from apps.optimizations.progress import progress_state, publish_progress
+from apps.optimizations.progress import progress_push
 from apps.strategies.models import StrategyVersion
 from apps.strategies.selectors import strategy_latest_version
 from apps.strategies.services import NoChanges, strategy_version_create
@@ -36,7 +35,7 @@ def optimization_task_cancel(*, task: OptimizationTask, acting_user: Any) -> boo
         target=task,
         data={"progress": task.progress, "chunks_done": task.chunks_done},
     )
-    transaction.on_commit(partial(publish_progress, progress_state(task)))
+    progress_push(task)
     return True
 
 

@@ -7,7 +7,6 @@ chunks side by side (a prefork child is daemonic and cannot start a process pool
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
@@ -28,7 +27,7 @@ from apps.engine.optimize import (
 from apps.market.selectors import candles_load
 from apps.optimizations.models import OptimizationChunk, OptimizationRow, OptimizationTask
 from apps.optimizations.plan import chunk_jobs, execution_config, walk_forward_of
-from apps.optimizations.progress import progress_state, publish_progress
+from apps.optimizations.progress import progress_push
 
 logger = logging.getLogger(__name__)
 RUNNING = OptimizationTask.Status.RUNNING
@@ -72,7 +71,7 @@ def _start(task_id: int) -> None:
         pk=task_id, status=OptimizationTask.Status.QUEUED
     ).update(status=RUNNING, started_at=now, updated_at=now)
     if started:
-        publish_progress(progress_state(OptimizationTask.objects.get(pk=task_id)))
+        progress_push(OptimizationTask.objects.get(pk=task_id))
 
 
 def _running(task_id: int) -> OptimizationTask | None:
@@ -155,7 +154,7 @@ def _store_chunk(task: OptimizationTask, chunk: int, rows: list[OptimizationRow]
         return None
     OptimizationRow.objects.bulk_create(rows, batch_size=2000)
     task.chunks_done, task.chunk_count, task.progress = counted
-    transaction.on_commit(partial(publish_progress, progress_state(task)))
+    progress_push(task)
     return bool(task.chunks_done == task.chunk_count)
 
 
@@ -275,4 +274,4 @@ def _worker_event(task: OptimizationTask, event_type: str, data: dict[str, Any])
         target=task,
         data=data,
     )
-    transaction.on_commit(partial(publish_progress, progress_state(task)))
+    progress_push(task)

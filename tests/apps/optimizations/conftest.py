@@ -83,11 +83,10 @@ def enqueued(monkeypatch):
 @pytest.fixture
 def pushes(monkeypatch):
     """Progress states published to the channel layer, in order."""
-    from apps.optimizations.services import actions, run
+    from apps.optimizations import progress
 
     states: list[dict] = []
-    monkeypatch.setattr(run, "publish_progress", states.append)
-    monkeypatch.setattr(actions, "publish_progress", states.append)
+    monkeypatch.setattr(progress, "publish_progress", states.append)
     return states
 
 
