@@ -11,11 +11,11 @@ from typing import Any
 
 from django import forms
 
+from apps.backtests.execution import EXECUTION_FIELDS
 from apps.backtests.forms import HUNDRED, BacktestPairForm
 from apps.engine.optimize import SCORE_METRICS
 from apps.engine.templates import ParamSpec
 from apps.optimizations.models import METRIC_LABELS, OptimizationTask
-from apps.optimizations.plan import EXECUTION_FIELDS
 from apps.optimizations.services import MAX_COMBINATIONS, OptimizationInput
 
 # Values a suggested range offers per parameter.

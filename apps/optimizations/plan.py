@@ -1,4 +1,4 @@
-"""From a stored task to the engine's terms: settings, the full space, jobs and chunks.
+"""From a stored task to the engine's terms: the full space, jobs and chunks.
 
 Creation and every chunk build the jobs with the same functions, so chunk n of a task
 always covers the same backtests, whichever worker runs it and however often.
@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from apps.engine.optimize import Job, SearchPlan, WalkForwardPlan, window_bounds
-from apps.engine.simulator import ExecutionConfig
 from apps.optimizations.models import OptimizationTask
 
 # Chunks per task: enough for a smooth progress bar and for several worker processes to
@@ -21,58 +19,6 @@ TARGET_CHUNKS = 20
 # Candle-bars one chunk may simulate (jobs x bars): a few seconds of work, far inside the
 # task time limit even on minute candles over years.
 CHUNK_BAR_BUDGET = 40_000_000
-
-
-# The execution settings an optimisation shares with a backtest pair (same names, defaults).
-EXECUTION_FIELDS = (
-    "initial_capital",
-    "taker_fee",
-    "slippage",
-    "sizing",
-    "size_value",
-    "stop_loss",
-    "take_profit",
-    "trailing_stop",
-    "max_trades_per_day",
-    "max_drawdown_stop",
-)
-
-
-class ExecutionSettings(Protocol):
-    """The execution columns an optimisation shares with a backtest pair."""
-
-    initial_capital: Decimal
-    taker_fee: Decimal
-    slippage: Decimal
-    stop_loss: Decimal | None
-    take_profit: Decimal | None
-    trailing_stop: Decimal | None
-    sizing: str
-    size_value: Decimal
-    max_trades_per_day: int | None
-    max_drawdown_stop: Decimal | None
-
-
-def _fraction(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
-
-
-def execution_config(settings: ExecutionSettings) -> ExecutionConfig:
-    """The simulator's settings. Optimisation runs the vectorised path only: spot, market
-    orders paying the taker fee (the backtest pair's own conversion grows futures and limit
-    options this path does not have)."""
-    return ExecutionConfig(
-        cash=float(settings.initial_capital),
-        fee=float(settings.taker_fee),
-        slippage=float(settings.slippage),
-        stop_loss=_fraction(settings.stop_loss),
-        take_profit=_fraction(settings.take_profit),
-        trailing_stop=_fraction(settings.trailing_stop),
-        sizing=settings.sizing,  # type: ignore[arg-type]
-        size_value=float(settings.size_value),
-        max_trades_per_day=settings.max_trades_per_day,
-        max_drawdown_stop=_fraction(settings.max_drawdown_stop),
-    )
 
 
 def full_space(*, version_params: Mapping[str, Any], varied: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from apps.backtests.selectors import (
     backtest_task_with_pairs,
 )
 from apps.backtests.services import BacktestInvalid, PairInput, backtest_task_create
+from apps.common.api import invalid_response
 
 FRACTION = {"max_digits": 12, "decimal_places": 8, "min_value": Decimal(0)}
 RATE = {"max_digits": 12, "decimal_places": 8}
@@ -143,13 +144,6 @@ class TaskDetailOutputSerializer(TaskOutputSerializer):
     @extend_schema_field(PairOutputSerializer(many=True))
     def get_pairs(self, task: BacktestTask) -> list[dict[str, Any]]:
         return PairOutputSerializer(backtest_task_with_pairs(task=task), many=True).data
-
-
-def invalid_response(error: BacktestInvalid) -> Response:
-    body: dict[str, list[str]] = {}
-    for path, message in error.problems:
-        body.setdefault(path or "non_field_errors", []).append(message)
-    return Response(body, status=status.HTTP_400_BAD_REQUEST)
 
 
 class BacktestTaskListApi(APIView):

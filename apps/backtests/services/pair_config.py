@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from apps.backtests.execution import execution_config
 from apps.backtests.models import BacktestPair, BacktestTask
 from apps.common.errors import ApplicationError
 from apps.engine.backtest import StrategySpec, StrategySpecError
@@ -23,25 +23,10 @@ if TYPE_CHECKING:
     from apps.backtests.services.validate import PairInput
 
 
-def _fraction(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
-
-
 def pair_execution_config(pair: PairInput | BacktestPair) -> ExecutionConfig:
     """The simulator settings of one pair: market orders pay the taker fee."""
     fee = pair.taker_fee if pair.order_type == BacktestPair.OrderType.MARKET else pair.maker_fee
-    return ExecutionConfig(
-        cash=float(pair.initial_capital),
-        fee=float(fee),
-        slippage=float(pair.slippage),
-        stop_loss=_fraction(pair.stop_loss),
-        take_profit=_fraction(pair.take_profit),
-        trailing_stop=_fraction(pair.trailing_stop),
-        sizing=pair.sizing,  # type: ignore[arg-type]
-        size_value=float(pair.size_value),
-        max_trades_per_day=pair.max_trades_per_day,
-        max_drawdown_stop=_fraction(pair.max_drawdown_stop),
-    )
+    return execution_config(pair, fee=fee)
 
 
 def pair_event_config(pair: PairInput | BacktestPair) -> EventConfig:

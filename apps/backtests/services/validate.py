@@ -18,7 +18,7 @@ from apps.backtests.services.pair_config import (
     version_is_script,
     version_script_check,
 )
-from apps.common.errors import ApplicationError
+from apps.common.errors import ApplicationError, InputInvalid
 from apps.engine.simulator import SimulationConfigError
 from apps.market.selectors import candle_series_find
 from apps.market.services import series_key_clean
@@ -31,13 +31,8 @@ MAX_NAME = 120
 CONFIG_FIELD_NAMES = {"cash": "initial_capital"}
 
 
-class BacktestInvalid(ApplicationError):
+class BacktestInvalid(InputInvalid):
     """Input refused before anything was written; `problems` lists (field path, message)."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        self.problems = problems
-        path, message = problems[0]
-        super().__init__(message, field=path)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.backtests.models import BacktestPair
+from apps.common.api import invalid_response
 from apps.engine.optimize import SCORE_METRICS, OptimizationError
 from apps.optimizations.models import OptimizationTask
 from apps.optimizations.selectors import (
@@ -105,13 +106,6 @@ class HeatmapOutputSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.FloatField(allow_null=True)),
         help_text="scores[i][j] is the best score for y_values[i] and x_values[j]",
     )
-
-
-def invalid_response(error: OptimizationInvalid) -> Response:
-    body: dict[str, list[str]] = {}
-    for path, message in error.problems:
-        body.setdefault(path or "non_field_errors", []).append(message)
-    return Response(body, status=status.HTTP_400_BAD_REQUEST)
 
 
 class OptimizationListApi(APIView):

@@ -15,7 +15,8 @@ from django.http import Http404
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.common.errors import ApplicationError
+from apps.backtests.execution import EXECUTION_FIELDS, execution_config
+from apps.common.errors import ApplicationError, InputInvalid
 from apps.engine.optimize import (
     SCORE_METRICS,
     OptimizationError,
@@ -28,12 +29,7 @@ from apps.engine.templates import TemplateError, template_get
 from apps.market.selectors import candle_series_find
 from apps.market.services import series_key_clean
 from apps.optimizations.models import OptimizationChunk, OptimizationTask
-from apps.optimizations.plan import (
-    EXECUTION_FIELDS,
-    chunk_size_for,
-    execution_config,
-    full_space,
-)
+from apps.optimizations.plan import chunk_size_for, full_space
 from apps.strategies.models import StrategyKind
 from apps.strategies.selectors import strategy_version_get_for_user
 
@@ -45,13 +41,8 @@ CONFIG_FIELD_NAMES = {"cash": "initial_capital", "fee": "taker_fee"}
 Problems = list[tuple[str, str]]
 
 
-class OptimizationInvalid(ApplicationError):
-    """Input refused before anything was written; `problems` lists (field, message)."""
-
-    def __init__(self, problems: Problems) -> None:
-        self.problems = problems
-        path, message = problems[0]
-        super().__init__(message, field=path)
+class OptimizationInvalid(InputInvalid):
+    """Input refused before anything was written; `problems` lists (field path, message)."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.backtests.aggregate import json_metrics
+from apps.backtests.execution import execution_config
 from apps.common.errors import ApplicationError
 from apps.engine.candles import CandleArrays
 from apps.engine.metrics import Metrics
@@ -26,7 +27,7 @@ from apps.engine.optimize import (
 )
 from apps.market.selectors import candles_load
 from apps.optimizations.models import OptimizationChunk, OptimizationRow, OptimizationTask
-from apps.optimizations.plan import chunk_jobs, execution_config, walk_forward_of
+from apps.optimizations.plan import chunk_jobs, walk_forward_of
 from apps.optimizations.progress import progress_push
 
 logger = logging.getLogger(__name__)
