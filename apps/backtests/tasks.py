@@ -5,18 +5,17 @@ stale sweep to the `default` queue (its CELERY_BEAT_SCHEDULE options), so long b
 queued ahead of it never delay it.
 """
 
-from datetime import timedelta
-
 from celery import shared_task
+
+from apps.common.jobs import stale_after
 
 # A year of hourly candles on 10 pairs takes a few seconds; the limits leave room for
 # minute candles over several years. The soft limit ends the run as a failed task with a
 # clear message (services.fail.failure_text) before the hard limit kills the process.
 SOFT_TIME_LIMIT = 900
 TIME_LIMIT = 960
-# A running task without progress for this long has lost its worker: no execution outlives
-# the hard time limit, and the margin covers clock differences between machines.
-STALE_AFTER = timedelta(seconds=TIME_LIMIT + 120)
+# A running task without progress for this long has lost its worker.
+STALE_AFTER = stale_after(TIME_LIMIT)
 
 
 # Redelivery (acks_late, reject_on_worker_lost, Redis' visibility timeout) is safe: the run

@@ -235,6 +235,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
         "options": {"queue": "default"},
     },
+    # The same for optimisations (apps/optimizations/tasks.py).
+    "optimizations-fail-stale": {
+        "task": "apps.optimizations.tasks.optimization_tasks_fail_stale",
+        "schedule": timedelta(minutes=1),
+        "options": {"queue": "default"},
+    },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Heartbeats older than this are reported as down by /healthz.

@@ -9,11 +9,17 @@ from apps.optimizations.services.create import (
     OptimizationInvalid,
     optimization_task_create,
 )
-from apps.optimizations.services.run import optimization_chunk_run, optimization_task_fail
+from apps.optimizations.services.run import (
+    STALE_ERROR,
+    optimization_chunk_run,
+    optimization_task_fail,
+    optimization_tasks_fail_stale,
+)
 
 __all__ = [
     "MAX_BACKTESTS",
     "MAX_COMBINATIONS",
+    "STALE_ERROR",
     "OptimizationInput",
     "OptimizationInvalid",
     "optimization_chunk_run",
@@ -21,4 +27,5 @@ __all__ = [
     "optimization_task_cancel",
     "optimization_task_create",
     "optimization_task_fail",
+    "optimization_tasks_fail_stale",
 ]

@@ -7,6 +7,7 @@ chunks side by side (a prefork child is daemonic and cannot start a process pool
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -15,6 +16,7 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.backtests.aggregate import json_metrics
 from apps.backtests.execution import execution_config
+from apps.common import jobs
 from apps.common.errors import ApplicationError
 from apps.engine.candles import CandleArrays
 from apps.engine.metrics import Metrics
@@ -33,6 +35,14 @@ from apps.optimizations.progress import progress_push
 logger = logging.getLogger(__name__)
 RUNNING = OptimizationTask.Status.RUNNING
 WORKER = "optimisation worker"
+STALE_SWEEP = "optimisations stale sweep"
+STALE_ERROR = "the worker stopped while running this optimisation; run it again"
+OPTIMIZATION_JOB = jobs.JobKind(
+    model=OptimizationTask,
+    failable=OptimizationTask.ACTIVE,
+    event_type="optimizations.task_failed",
+    push=progress_push,
+)
 
 
 def optimization_chunk_run(*, task_id: int, chunk: int) -> bool:
@@ -238,31 +248,23 @@ def _finish_audit(task: OptimizationTask) -> dict[str, Any]:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ApplicationError):
-        return exc.message
-    name = type(exc).__name__
-    if name == "SoftTimeLimitExceeded":
-        return "a chunk took longer than the worker's time limit; use a shorter range"
-    return f"{name}: {exc}"
+    return jobs.failure_text(
+        exc, over_time="a chunk took longer than the worker's time limit; use a shorter range"
+    )
 
 
 def optimization_task_fail(*, task_id: int, error: str) -> bool:
     """Mark a queued or running task failed with `error`; False when it had stopped."""
-    with transaction.atomic():
-        now = timezone.now()
-        changed = OptimizationTask.objects.filter(
-            pk=task_id, status__in=OptimizationTask.ACTIVE
-        ).update(
-            status=OptimizationTask.Status.FAILED,
-            error=error[:2000],
-            finished_at=now,
-            updated_at=now,
-        )
-        if not changed:
-            return False
-        task = OptimizationTask.objects.select_related("owner").get(pk=task_id)
-        _worker_event(task, "optimizations.task_failed", {"error": task.error})
-    return True
+    return jobs.job_fail(OPTIMIZATION_JOB, job_id=task_id, error=error, actor_label=WORKER)
+
+
+def optimization_tasks_fail_stale(*, idle_for: timedelta) -> list[int]:
+    """Fail every running task without a chunk stored for longer than `idle_for` (its
+    worker died); return their ids. A redelivered chunk of such a task would store
+    nothing, as for any task that is no longer running."""
+    return jobs.jobs_fail_stale(
+        OPTIMIZATION_JOB, idle_for=idle_for, error=STALE_ERROR, actor_label=STALE_SWEEP
+    )
 
 
 def _worker_event(task: OptimizationTask, event_type: str, data: dict[str, Any]) -> None:
