@@ -19,7 +19,7 @@ CHANNEL = ProgressChannel(
     poll="2s",
     label="Backtest",
 )
-group_name = CHANNEL.group_name
+# Names of this module: progress_push looks publish_progress up here when it runs.
 render_progress = CHANNEL.render
 publish_progress = CHANNEL.publish
 
