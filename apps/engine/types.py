@@ -27,6 +27,9 @@ from decimal import (
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
+from apps.engine.candles import CandleArrays, FloatArray
+from apps.engine.clock import to_datetime
+
 Price = Decimal
 Quantity = Decimal
 Money = Decimal
@@ -75,6 +78,10 @@ def split_symbol(symbol: str) -> tuple[str, str]:
     return base, quote
 
 
+def _ohlcv(candles: CandleArrays) -> tuple[FloatArray, ...]:
+    return (candles.open, candles.high, candles.low, candles.close, candles.volume)
+
+
 def is_multiple(value: Decimal, step: Decimal) -> bool:
     return value % step == 0
 
@@ -116,6 +123,14 @@ class Candle:
     low: Price
     close: Price
     volume: Quantity = ZERO
+
+    @classmethod
+    def at(cls, candles: CandleArrays, index: int) -> Candle:
+        """Candle `index` of a float series, each number as `Decimal(str(x))`."""
+        return cls(
+            to_datetime(candles.time[index]),
+            *(Decimal(str(float(column[index]))) for column in _ohlcv(candles)),
+        )
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:
