@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_DOWN, Decimal, localcontext
+from decimal import ROUND_DOWN, ROUND_UP, Decimal, localcontext
 from typing import Literal
 
 from apps.engine.risk.limits import RiskLimits, Stage, pct
@@ -285,7 +285,14 @@ class _Check:
         return True
 
     def _price(self, intent: OrderIntent) -> Decimal:
-        return self.mark if intent.limit_price is None else to_decimal(intent.limit_price)
+        return self.mark if intent.limit_price is None else self._limit(intent)
+
+    def _limit(self, intent: OrderIntent) -> Decimal:
+        # On the tick, never worse for the trader than asked: buys down, sells up.
+        tick = self.instrument.tick_size
+        rounding = ROUND_DOWN if intent.side == "buy" else ROUND_UP
+        ticks = (to_decimal(intent.limit_price or 0) / tick).to_integral_value(rounding)
+        return ticks * tick
 
     def _big_enough(self, qty: Decimal, intent: OrderIntent) -> bool:
         instrument = self.instrument
@@ -302,11 +309,7 @@ class _Check:
     def send(
         self, intent: OrderIntent, *, qty: Decimal | None = None, quote_qty: Decimal | None = None
     ) -> None:
-        limit = None if intent.limit_price is None else to_decimal(intent.limit_price)
-        if limit is not None:
-            limit = (limit / self.instrument.tick_size).to_integral_value() * (
-                self.instrument.tick_size
-            )
+        limit = None if intent.limit_price is None else self._limit(intent)
         self.requests.append(
             OrderRequest(
                 f"{self.id_prefix}-{self.index}",

@@ -181,6 +181,18 @@ PROFILES: dict[str, Profile] = {
         ),
     )
 }
+DECIMAL_SETTINGS = frozenset(
+    {
+        "risk_per_trade",
+        "stop_loss",
+        "position_pct",
+        "fixed_amount",
+        "daily_loss_limit",
+        "max_drawdown",
+        "max_exposure",
+        "leverage",
+    }
+)
 # Settings a bot may not override: the ceiling itself, and the stage a breach moves to.
 FIXED = frozenset({"max_leverage"})
 
@@ -207,13 +219,41 @@ def risk_profile(name: str, **overrides: Any) -> RiskLimits:
 
 def _override(profile: Profile, key: str, raw: Any) -> Any:
     cap = profile.caps.get(key)
-    if cap is None:
-        return raw
     if raw is None:
-        raise RiskConfigError(f"{key} cannot be switched off in the {profile.name} profile", key)
-    value = int(raw) if isinstance(cap, int) else to_decimal(raw, key)
-    if value > cap:
+        if cap is not None:
+            raise RiskConfigError(
+                f"{key} cannot be switched off in the {profile.name} profile", key
+            )
+        return None
+    value = _typed(key, raw)
+    if cap is not None and value > cap:
         raise RiskConfigError(
             f"{key} {raw} is above the {profile.name} profile's cap of {cap}", key
         )
     return value
+
+
+def _typed(key: str, raw: Any) -> Any:
+    """`raw` (a form or JSON value) as the setting's type."""
+    try:
+        if key in DECIMAL_SETTINGS:
+            return to_decimal(raw, key)
+        if key == "max_trades_per_day":
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(str(raw))  # "2.5" and 2.5 are refused, not truncated
+        if key in ("daily_loss_stage", "drawdown_stage"):
+            return Stage(raw)
+    except (TradingValueError, ValueError, TypeError):
+        raise RiskConfigError(f"{key} must be {_expected(key)}, got {raw!r}", key) from None
+    if key == "whitelist":
+        return tuple(raw)
+    return raw
+
+
+def _expected(key: str) -> str:
+    if key in DECIMAL_SETTINGS:
+        return "a number"
+    if key == "max_trades_per_day":
+        return "a whole number"
+    return "one of " + ", ".join(stage.value for stage in Stage)
