@@ -65,6 +65,22 @@ def test_every_fee_is_expensed_and_a_base_fee_leaves_the_position() -> None:
     assert identity_holds(ledger, "95")
 
 
+def test_a_base_fee_on_a_sell_costs_the_next_units_at_their_lot_price() -> None:
+    ledger = funded()
+    fills = [
+        fill(1, "buy", "1", "100"),
+        fill(2, "buy", "1", "110"),
+        fill(3, "sell", "1", "120", fee="0.5", fee_asset="BTC"),
+    ]
+    for f in fills:
+        ledger.apply_fill(f)
+    assert sum(t.pnl for t in round_trips(fills)) == ledger.realized
+    assert ledger.balance("BTC") == D("0.5")
+    assert ledger.realized == D(20) - D("0.5") * D(110)
+    assert [(lot.qty, lot.price) for lot in ledger.lots(SYMBOL)] == [(D("0.5"), D(110))]
+    assert identity_holds(ledger, "100")
+
+
 def test_the_same_fill_twice_is_booked_once() -> None:
     ledger = funded()
     buy = fill(1, "buy", "1", "100", fee="0.1")

@@ -4,6 +4,8 @@ The rules are simulator.py's and event_book.py's (DESIGN.md §3), in Decimals:
 - an order placed at time T can fill from the first candle opening at or after T; a tick
   on bar t's close places at t+1's open time, so its market orders fill at t+1's open,
   buys at open x (1 + slippage), sells at open x (1 - slippage), with the taker fee;
+- a slipped price is rounded to the tick against the trader (buys up, sells down), so
+  every amount stays on the market's grid;
 - a resting limit buy fills when a candle's low touches it, a sell when the high does, at
   the limit, or at the open when the candle opens through it; maker fee, no slippage;
 - a stop_market sell triggers when the low reaches the stop, a buy when the high does,
@@ -30,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, localcontext
+from decimal import ROUND_DOWN, ROUND_UP, Decimal, localcontext
 from typing import Any, Literal
 
 from apps.engine.brokers.base import BrokerRejection
@@ -125,7 +127,7 @@ class PaperBroker:
         with localcontext(DECIMAL_CONTEXT):
             order = Order.accepted(request, self.clock.now())
             asset, needed = self._reservation(order, instrument)
-            free = self.balances().get(asset, Balance(asset, ZERO)).free
+            free = self.free(asset)
             if needed > free:
                 raise BrokerRejection(f"insufficient {asset}: needs {needed}, {free} free", "qty")
         self._store(order)
@@ -162,6 +164,11 @@ class PaperBroker:
                 asset: Balance(asset, self.ledger.balance(asset), locked.get(asset, ZERO))
                 for asset in sorted(assets)
             }
+
+    def free(self, asset: str) -> Decimal:
+        """What `asset` has left after the open orders' reservations."""
+        balance = self.balances().get(asset)
+        return ZERO if balance is None else balance.free
 
     def _reservation(self, order: Order, instrument: Instrument) -> tuple[str, Decimal]:
         # What an open order holds back: a sell its base units, a limit buy its cost at the
@@ -260,9 +267,7 @@ class _CandleRun:
         return tuple(self.fills)
 
     def market(self, order: Order) -> None:
-        slip = self.config.slippage
-        factor = ONE + slip if order.side == "buy" else ONE - slip
-        self.fill(order, self.candle.open * factor, "taker")
+        self.fill(order, self._slipped(order.side, self.candle.open), "taker")
 
     def limit(self, order: Order) -> None:
         limit, c = order.limit_price, self.candle
@@ -273,12 +278,18 @@ class _CandleRun:
             self.fill(order, max(c.open, limit), "maker")
 
     def stop(self, order: Order) -> None:
-        stop, c, slip = order.stop_price, self.candle, self.config.slippage
+        stop, c = order.stop_price, self.candle
         assert stop is not None
         if order.side == "sell" and c.low <= stop:
-            self.fill(order, min(c.open, stop) * (ONE - slip), "taker")
+            self.fill(order, self._slipped("sell", min(c.open, stop)), "taker")
         elif order.side == "buy" and c.high >= stop:
-            self.fill(order, max(c.open, stop) * (ONE + slip), "taker")
+            self.fill(order, self._slipped("buy", max(c.open, stop)), "taker")
+
+    def _slipped(self, side: str, price: Decimal) -> Decimal:
+        slip, tick = self.config.slippage, self.instrument.tick_size
+        if side == "buy":
+            return ((price * (ONE + slip)) / tick).to_integral_value(ROUND_UP) * tick
+        return ((price * (ONE - slip)) / tick).to_integral_value(ROUND_DOWN) * tick
 
     def fill(self, order: Order, price: Decimal, liquidity: Liquidity) -> None:
         rate = self.config.maker_fee if liquidity == "maker" else self.config.taker_fee
@@ -324,7 +335,7 @@ class _CandleRun:
             assert wanted is not None  # sells always have a qty
             return wanted, False
         reserved = self.broker._reservation(order, instrument)[1]
-        free = self.broker.balances()[instrument.quote].free + reserved
+        free = self.broker.free(instrument.quote) + reserved
         budget = free if order.quote_qty is None else min(order.quote_qty, free)
         quote_rate = rate if self._fee_in_quote("buy") else ZERO
         affordable = instrument.floor_qty(budget / (price * (ONE + quote_rate)))
