@@ -27,6 +27,7 @@ from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any, Literal
 
+from apps.engine.plain import from_plain, to_plain
 from apps.engine.types import (
     DECIMAL_CONTEXT,
     ZERO,
@@ -61,24 +62,11 @@ class Adjustment:
         return (self.time, -1, self.adjustment_id)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "adjustment_id": self.adjustment_id,
-            "asset": self.asset,
-            "amount": str(self.amount),
-            "time": self.time.isoformat(),
-            "price": None if self.price is None else str(self.price),
-        }
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Adjustment:
-        price = data.get("price")
-        return cls(
-            data["adjustment_id"],
-            data["asset"],
-            Decimal(data["amount"]),
-            datetime.fromisoformat(data["time"]),
-            None if price is None else Decimal(price),
-        )
+        return from_plain(cls, data)
 
 
 Event = Fill | Adjustment

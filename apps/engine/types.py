@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import (
     ROUND_DOWN,
     ROUND_UP,
@@ -25,10 +25,11 @@ from decimal import (
     Overflow,
 )
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from apps.engine.candles import CandleArrays, FloatArray
+from apps.engine.candles import CandleArrays
 from apps.engine.clock import to_datetime
+from apps.engine.plain import from_plain, to_plain
 
 Price = Decimal
 Quantity = Decimal
@@ -45,6 +46,7 @@ OrderReason = Literal[
 # of quantised prices, quantities and rates are exact; traps make NaN/inf/x/0 raise.
 DECIMAL_CONTEXT = Context(prec=60, traps=[InvalidOperation, DivisionByZero, Overflow])
 ZERO = Decimal(0)
+OHLCV = ("open", "high", "low", "close", "volume")
 # Binance's newClientOrderId rule; Bybit's orderLinkId allows the same characters.
 CLIENT_ORDER_ID = re.compile(r"^[.A-Za-z0-9:/_-]{1,36}$")
 
@@ -78,14 +80,6 @@ def split_symbol(symbol: str) -> tuple[str, str]:
     return base, quote
 
 
-def _ohlcv(candles: CandleArrays) -> tuple[FloatArray, ...]:
-    return (candles.open, candles.high, candles.low, candles.close, candles.volume)
-
-
-def is_multiple(value: Decimal, step: Decimal) -> bool:
-    return value % step == 0
-
-
 class OrderStatus(StrEnum):
     """Where an order is. PENDING_SUBMIT and UNKNOWN are the app's (DESIGN.md §4): written
     before the send, and after an ambiguous reply. A broker answers with the others."""
@@ -105,12 +99,7 @@ class OrderStatus(StrEnum):
 
     @property
     def is_final(self) -> bool:
-        return self in (
-            OrderStatus.FILLED,
-            OrderStatus.CANCELED,
-            OrderStatus.REJECTED,
-            OrderStatus.EXPIRED,
-        )
+        return self in (self.FILLED, self.CANCELED, self.REJECTED, self.EXPIRED)
 
 
 @dataclass(frozen=True)
@@ -129,7 +118,7 @@ class Candle:
         """Candle `index` of a float series, each number as `Decimal(str(x))`."""
         return cls(
             to_datetime(candles.time[index]),
-            *(Decimal(str(float(column[index]))) for column in _ohlcv(candles)),
+            *(Decimal(str(float(candles.field(name)[index]))) for name in OHLCV),
         )
 
     def __post_init__(self) -> None:
@@ -194,7 +183,7 @@ class Instrument:
             ("limit_price", request.limit_price, self.tick_size),
             ("stop_price", request.stop_price, self.tick_size),
         ):
-            if value is not None and not is_multiple(value, step):
+            if value is not None and value % step != 0:
                 raise TradingValueError(f"{name} {value} is not a multiple of {step}", name)
         if request.qty is not None and request.qty < self.min_qty:
             raise TradingValueError(f"qty {request.qty} is below the minimum {self.min_qty}", "qty")
@@ -297,7 +286,7 @@ class Fill:
         return self.qty * self.price
 
     def to_dict(self) -> dict[str, Any]:
-        return plain(self)
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Fill:
@@ -373,7 +362,7 @@ class Order:
         return replace(self, status=status, message=message)
 
     def to_dict(self) -> dict[str, Any]:
-        return plain(self)
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Order:
@@ -391,49 +380,3 @@ class Balance:
     @property
     def free(self) -> Money:
         return self.total - self.locked
-
-
-# -- plain-dict conversion --------------------------------------------------------------------
-_DECIMAL_FIELDS = {
-    "qty",
-    "quote_qty",
-    "limit_price",
-    "stop_price",
-    "filled_qty",
-    "filled_quote",
-    "price",
-    "fee",
-}
-_TIME_FIELDS = {"time", "placed_at"}
-T = TypeVar("T")
-
-
-def plain(value: Any) -> dict[str, Any]:
-    """A frozen dataclass as JSON values: Decimals and datetimes become strings."""
-    out: dict[str, Any] = {}
-    for item in fields(value):
-        v = getattr(value, item.name)
-        if isinstance(v, Decimal):
-            v = str(v)
-        elif isinstance(v, datetime):
-            v = v.astimezone(UTC).isoformat()
-        elif isinstance(v, StrEnum):
-            v = v.value
-        out[item.name] = v
-    return out
-
-
-def from_plain(cls: type[T], data: Mapping[str, Any]) -> T:
-    values: dict[str, Any] = {}
-    for item in fields(cls):  # type: ignore[arg-type]
-        if item.name not in data:
-            continue
-        v = data[item.name]
-        if v is not None and item.name in _DECIMAL_FIELDS:
-            v = Decimal(v)
-        elif v is not None and item.name in _TIME_FIELDS:
-            v = datetime.fromisoformat(v)
-        elif item.name == "status":
-            v = OrderStatus(v)
-        values[item.name] = v
-    return cls(**values)
