@@ -49,11 +49,21 @@ def process_start(command: list[str], *, env: dict[str, str], log: Path) -> subp
 
 
 def process_group_stop(process: subprocess.Popen, timeout: float = 30) -> None:
-    """SIGTERM the process group, then SIGKILL it if it has not ended in `timeout` s."""
+    """SIGTERM the main process, as Docker or systemd (KillMode=mixed) stop a service, then
+    SIGKILL whatever is left of its group.
+
+    Only the main process is told: a Celery worker then does its warm shutdown and lets its
+    pool children finish their task. A SIGTERM to every child (killpg) would kill a task in
+    flight and end the worker with WorkerLostError and exit code 1.
+    """
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+        process.terminate()
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
+        pass
+    try:
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    except ProcessLookupError:
+        pass  # the group is gone: everything ended on its own
+    process.wait()

@@ -58,4 +58,6 @@ def test_real_worker_and_beat_turn_healthz_green(client, health_prefix, health_r
 
     assert body["checks"]["worker"]["age_seconds"] < settings.HEARTBEAT_STALE_AFTER_SECONDS
     assert body["checks"]["beat"]["age_seconds"] < settings.HEARTBEAT_STALE_AFTER_SECONDS
-    assert worker.returncode == 0, "the worker did not shut down cleanly on SIGTERM"
+    worker_log = (tmp_path / "worker.log").read_text()[-4000:]
+    assert worker.returncode == 0, f"the worker did not shut down cleanly on SIGTERM:\n{worker_log}"
+    assert "WorkerLostError" not in worker_log, "SIGTERM killed a task in flight"
