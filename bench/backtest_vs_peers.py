@@ -11,8 +11,11 @@ and each final equity. vectorbt runs twice: with its own indicators, and on trad
 decisions (which separates indicator differences from fill-model differences).
 Part 2 times each engine on synthetic candles (1M by default): cold (first call, including
 vectorbt's numba compilation) and warm (best of several runs, after import and
-compilation), and prints tradeloop's speed ratios. A timed run ends at the engine's own
-results (final equity, trade records), never at our comparison lists.
+compilation), and prints tradeloop's speed ratios. Warm runs take turns (tradeloop,
+backtesting.py, vectorbt, then again), so load from other processes falls on every engine
+alike, and each is reported as wall-clock and CPU time (time.process_time, which a busy
+machine distorts less). A timed run ends at the engine's own results (final equity, trade
+records), never at our comparison lists.
 
 Usage: python bench/backtest_vs_peers.py [--candles 1000000] [--repeat 3]
 """
@@ -28,6 +31,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -237,26 +241,48 @@ def synthetic_candles(n: int, seed: int = 7) -> CandleArrays:
     return CandleArrays(times, open_, high, low, close, rng.uniform(1, 10, n))
 
 
+class Timing(NamedTuple):
+    wall: float
+    cpu: float
+
+
+def timed(run: Callable[[CandleArrays, str], Run], candles: CandleArrays, strategy: str) -> Timing:
+    wall, cpu = time.perf_counter(), time.process_time()
+    run(candles, strategy)
+    return Timing(time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def best_of(timings: list[Timing]) -> Timing:
+    return Timing(min(t.wall for t in timings), min(t.cpu for t in timings))
+
+
 def time_engines(candles: CandleArrays, repeat: int) -> None:
     size = f"{len(candles):,}"
-    print(f"\nSpeed on {size} synthetic 1m candles (cold = first call, warm = best of {repeat}):")
+    print(
+        f"\nSpeed on {size} synthetic 1m candles (cold = first call; warm = best of {repeat} "
+        "runs taken in turns; wall-clock and CPU seconds):"
+    )
     for strategy in STRATEGIES:
-        warm: dict[str, float] = {}
+        counts, runs = {}, {engine: [] for engine in ENGINES}
         for engine, run in ENGINES.items():
             start = time.perf_counter()
-            _, _, count = run(candles, strategy)
+            _, _, counts[engine] = run(candles, strategy)
             cold = time.perf_counter() - start
-            runs = []
-            for _ in range(repeat):
-                start = time.perf_counter()
-                run(candles, strategy)
-                runs.append(time.perf_counter() - start)
-            warm[engine] = min(runs)
-            times = f"cold {cold:7.3f}s  warm {warm[engine]:7.3f}s"
-            print(f"  {strategy:<10} {engine:<15} {times}  {count:>7,} trades")
+            print(f"  {strategy:<10} {engine:<15} cold {cold:7.3f}s")
+        for _ in range(repeat):
+            for engine, run in ENGINES.items():
+                runs[engine].append(timed(run, candles, strategy))
+        warm = {engine: best_of(timings) for engine, timings in runs.items()}
+        for engine, best in warm.items():
+            times = f"warm {best.wall:7.3f}s wall {best.cpu:7.3f}s cpu"
+            print(f"  {strategy:<10} {engine:<15} {times}  {counts[engine]:>7,} trades")
+        ours = warm["tradeloop"]
         for peer in ("backtesting.py", "vectorbt"):
-            ratio = warm[peer] / warm["tradeloop"]
-            print(f"  {strategy:<10} tradeloop is {ratio:6.1f}x faster than {peer} (warm)")
+            wall, cpu = warm[peer].wall / ours.wall, warm[peer].cpu / ours.cpu
+            print(
+                f"  {strategy:<10} tradeloop is {wall:6.1f}x faster than {peer} "
+                f"(warm wall), {cpu:6.1f}x (warm cpu)"
+            )
 
 
 def main() -> int:

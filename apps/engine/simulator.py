@@ -16,6 +16,7 @@ its own bars, so the cost grows with the number of trades.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -30,6 +31,10 @@ Sizing = Literal["all_in", "percent", "fixed", "risk"]
 ExitReason = Literal[
     "signal", "stop_loss", "take_profit", "trailing_stop", "max_drawdown", "liquidation", "open"
 ]
+
+
+# Bars per block when a curve is built in pieces (64k bars, half a megabyte of floats).
+_BLOCK = 1 << 16
 
 
 class SimulationConfigError(ValueError):
@@ -231,7 +236,7 @@ class _Simulation:
         self.exit_bars = np.flatnonzero(exits)
         self.cash = config.cash
         self.peak = config.cash
-        self.equity = np.full(self.n, np.nan)
+        self.equity = np.empty(0)  # each run builds the curve
         self.trades: list[SimTrade] = []
         self.trades_per_day: dict[np.datetime64, int] = {}
         self.halted_at: int | None = None
@@ -245,6 +250,7 @@ class _Simulation:
         return LazySimResult(columns, self.equity, float(self.equity[-1]), fees)
 
     def run_per_trade(self) -> SimResult:
+        self.equity = np.full(self.n, np.nan)
         flat_from = 0
         while self.halted_at is None:
             decision = self._next_entry_decision(flat_from)
@@ -291,19 +297,10 @@ class _Simulation:
         fee, slippage = self.cfg.fee, self.cfg.slippage
         entry_price = self.c.open[entry_fills] * (1 + slippage)
         exit_price = self.c.open[exit_fills] * (1 - slippage)
-        units_list, cash_before_list = [], []
-        exit_prices = exit_price.tolist()
-        for k, price in enumerate(entry_price.tolist()):
-            units = self._units_for(price)
-            units_list.append(units)
-            cash_before_list.append(self.cash)
-            cash_left = self.cash - units * price - units * price * fee
-            if k < len(exit_prices):
-                self.cash = cash_left + (units * exit_prices[k] - units * exit_prices[k] * fee)
+        size, cash_before = self._carry_cash(entry_price.tolist(), exit_price.tolist())
         closed = len(exit_fills)
-        size = np.array(units_list)
         entry_fee = size * entry_price * fee
-        cash_left = np.array(cash_before_list) - size * entry_price - entry_fee
+        cash_left = cash_before - size * entry_price - entry_fee
         exit_fee = size[:closed] * exit_price * fee
         proceeds = size[:closed] * exit_price - exit_fee
         open_value = size[closed:] * float(self.c.close[-1])
@@ -317,6 +314,32 @@ class _Simulation:
         self._fill_equity(entry_fills, exit_fills, size, cash_left, cash_left[:closed] + proceeds)
         return TradeColumns(entry_fills, exit_fills, entry_price, exit_price, size, fees, pnl)
 
+    def _carry_cash(
+        self, entry_prices: list[float], exit_prices: list[float]
+    ) -> tuple[FloatArray, FloatArray]:
+        """Units bought and cash held before each entry: the one sequential part.
+
+        Plain floats in a tight loop (tens of thousands of trades on a million bars), with
+        exactly `_book_trade`'s arithmetic; all-in sizing inlines `sized_units`' expression.
+        An entry after the last exit is still open and leaves the cash as it is.
+        """
+        cfg, cash = self.cfg, self.cash
+        fee, all_in = cfg.fee, cfg.sizing == "all_in"
+        units_list, cash_before = [], []
+        for price, exit_price in itertools.zip_longest(entry_prices, exit_prices):
+            units = (
+                cash / (price * (1 + fee))
+                if all_in
+                else sized_units(cfg, cash=cash, price=price, fee=fee)
+            )
+            units_list.append(units)
+            cash_before.append(cash)
+            if exit_price is not None:
+                cost, value = units * price, units * exit_price
+                cash = (cash - cost - cost * fee) + (value - value * fee)
+        self.cash = cash
+        return np.array(units_list), np.array(cash_before)
+
     def _fill_equity(
         self,
         entry_fills: np.ndarray,
@@ -327,16 +350,16 @@ class _Simulation:
     ) -> None:
         """Equity is a + b * close at each bar: a flat bar holds cash (b = 0), a held bar
         the cash left beside the position plus the units marked at the close."""
-        bounds = np.empty(len(entry_fills) + len(exit_fills), dtype=np.int64)
-        bounds[0::2] = entry_fills
-        bounds[1::2] = exit_fills
-        lengths = np.diff(np.concatenate(([0], bounds, [self.n])))
-        a, b = np.empty(len(lengths)), np.zeros(len(lengths))
+        starts = np.empty(1 + len(entry_fills) + len(exit_fills), dtype=np.int64)
+        starts[0] = 0
+        starts[1::2] = entry_fills
+        starts[2::2] = exit_fills
+        a, b = np.empty(len(starts)), np.zeros(len(starts))
         flat, held = slice(0, None, 2), slice(1, None, 2)
         a[flat] = np.concatenate(([self.cfg.cash], cash_after))[: len(a[flat])]
         a[held] = cash_left[: len(a[held])]
         b[held] = units[: len(b[held])]
-        self.equity[:] = np.repeat(a, lengths) + np.repeat(b, lengths) * self.c.close
+        self.equity = _piecewise_affine(a, b, starts, self.c.close)
 
     @functools.cached_property
     def days(self) -> npt.NDArray[np.datetime64]:
@@ -437,6 +460,26 @@ class _Simulation:
         return _Exit(
             decision + 1, float(self.c.open[decision + 1]) * (1 - self.cfg.slippage), "max_drawdown"
         )
+
+
+def _piecewise_affine(
+    a: FloatArray, b: FloatArray, starts: np.ndarray, x: FloatArray
+) -> FloatArray:
+    """a[k] + b[k] * x over the bars of segment k, the segments consecutive from `starts`.
+
+    Built in blocks of about _BLOCK bars: spreading a and b over a million bars at once
+    would make million-bar temporaries, whose page faults cost more than the arithmetic.
+    """
+    n = len(x)
+    out = np.empty(n)
+    lengths = np.diff(starts, append=n)
+    cuts = np.searchsorted(starts, np.arange(_BLOCK, n, _BLOCK))
+    edges = np.unique(np.concatenate(([0], cuts, [len(starts)])))
+    for first, stop in itertools.pairwise(edges.tolist()):
+        bars = slice(int(starts[first]), int(starts[stop]) if stop < len(starts) else n)
+        np.multiply(np.repeat(b[first:stop], lengths[first:stop]), x[bars], out=out[bars])
+        out[bars] += np.repeat(a[first:stop], lengths[first:stop])
+    return out
 
 
 def simulate(

@@ -86,6 +86,50 @@ def test_sma_of_a_constant_window_is_exactly_that_price():
     assert running[-1] != 0.1  # what the cumsum-difference shortcut would give instead
 
 
+@pytest.mark.parametrize("aggregate", ["mean", "sum", "max", "min"])
+@pytest.mark.parametrize("use_kernel", [True, False], ids=["pandas-kernel", "public-api"])
+def test_rolling_helpers_are_pandas_rolling_bit_for_bit(aggregate, use_kernel, monkeypatch):
+    """The helpers call pandas' compiled kernels directly, or the public API when a pandas
+    release moves them; either way the bits are `Series.rolling`'s, NaN and inf included."""
+    from apps.engine.indicators import _core
+
+    if not use_kernel:
+        monkeypatch.setattr(_core, "_KERNELS", {})
+    for series in _awkward_series():
+        for period in (1, 2, 10, 30):
+            ours = _core.rolling_window(series, period, aggregate)
+            expected = getattr(pd.Series(series).rolling(period), aggregate)().to_numpy()
+            np.testing.assert_array_equal(ours, expected)
+            assert ours.dtype == np.float64 and ours.flags.writeable
+
+
+@pytest.mark.parametrize("ignore_na", [True, False])
+@pytest.mark.parametrize("use_kernel", [True, False], ids=["pandas-kernel", "public-api"])
+def test_ewm_helper_is_pandas_ewm_bit_for_bit(ignore_na, use_kernel, monkeypatch):
+    from apps.engine.indicators import _core
+
+    if not use_kernel:
+        monkeypatch.setattr(_core, "_EWM_KERNEL", None)
+    for series in _awkward_series():
+        for alpha in (1 / 14, 2 / 31, 0.5, 1.0):
+            ours = _core.ewm_mean(series, alpha, ignore_na=ignore_na)
+            smoothing = pd.Series(series).ewm(alpha=alpha, adjust=False, ignore_na=ignore_na)
+            np.testing.assert_array_equal(ours, smoothing.mean().to_numpy())
+            assert ours.dtype == np.float64 and ours.flags.writeable
+
+
+def _awkward_series() -> list[np.ndarray]:
+    """Prices with NaN (leading and inside), both infinities and a flat stretch, a strided
+    view of them, and series too short for any window."""
+    rng = np.random.default_rng(11)
+    values = 20_000 * np.exp(np.cumsum(rng.normal(0, 0.002, 5_000)))
+    values[:5] = np.nan
+    values[10:40] = np.nan
+    values[[100, 300]] = [np.inf, -np.inf]
+    values[2_000:2_100] = 5.0
+    return [values, values[::2], values[:3], values[:0]]
+
+
 @FILES
 @pytest.mark.parametrize("period", [2, 9, 20, 50, 200])
 def test_ema_matches_talib_from_its_first_value(name, period):

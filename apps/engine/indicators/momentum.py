@@ -12,6 +12,7 @@ from apps.engine.indicators._core import (
     as_float_arrays,
     check_int,
     first_valid,
+    nan_array,
     rolling_max,
     rolling_mean,
     rolling_min,
@@ -31,19 +32,20 @@ def rsi(values: npt.ArrayLike, period: int = 14) -> FloatArray:
     period = check_int("period", period)
     arr = as_float_array(values)
     start = first_valid(arr)
-    change = np.full(len(arr), np.nan)
-    change[start + 1 :] = np.diff(arr[start:])
-    gains = np.where(change > 0, change, 0.0)
-    losses = np.where(change < 0, -change, 0.0)
-    nan_at = np.isnan(change)
-    gains[nan_at] = np.nan
-    losses[nan_at] = np.nan
-    avg_gain = wilder(gains, period, start + 1)
-    avg_loss = wilder(losses, period, start + 1)
+    change = nan_array(len(arr))
+    np.subtract(arr[start + 1 :], arr[start:-1], out=change[start + 1 :])
+    # A NaN change fails both comparisons, so it stays NaN in gains and losses alike.
+    gains = np.where(change <= 0, 0.0, change)
+    losses = np.where(change >= 0, 0.0, change)
+    np.subtract(0.0, losses, out=losses)  # a loss as a positive amount (0.0 - 0.0 is +0.0)
+    # Both are ours, so the smoothing may reuse them: each fresh million-bar array costs.
+    avg_gain = wilder(gains, period, start + 1, overwrite=True)
+    avg_loss = wilder(losses, period, start + 1, overwrite=True)
     total = avg_gain + avg_loss
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(total == 0.0, 0.0, 100.0 * (avg_gain / total))
-    out[np.isnan(total)] = np.nan
+        out = np.divide(avg_gain, total, out=avg_gain)  # NaN where total is NaN
+    np.multiply(100.0, out, out=out)
+    out[total == 0.0] = 0.0
     return out
 
 

@@ -59,7 +59,7 @@ def atr(
     period = check_int("period", period)
     h, lo, c = as_float_arrays(high=high, low=low, close=close)
     tr = true_range(h, lo, c)
-    return wilder(tr, period, first_valid(tr))
+    return wilder(tr, period, first_valid(tr), overwrite=True)  # tr is ours to reuse
 
 
 def donchian(
