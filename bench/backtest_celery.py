@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -53,6 +52,7 @@ from apps.market.selectors import candle_series_count  # noqa: E402
 from apps.market.services import candles_import_csv, candles_store  # noqa: E402
 from apps.strategies.models import Strategy  # noqa: E402
 from apps.strategies.services import strategy_create  # noqa: E402
+from bench.processes import process_start, process_stop  # noqa: E402
 
 BENCH_EMAIL = "backtest-bench@example.invalid"
 SYNTH_EXCHANGE = "benchmark"
@@ -195,45 +195,13 @@ def run_once(user, exchange, symbols, start, end, versions, timeout: float) -> d
     }
 
 
-def start_worker() -> subprocess.Popen:
-    log = open(ROOT / "var" / "bench_worker.log", "wb")  # noqa: SIM115 - kept open for the child
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            "backtests",
-            "-c",
-            "1",
-            "-l",
-            "info",
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if b"ready." in (ROOT / "var" / "bench_worker.log").read_bytes():
-            return process
-        if process.poll() is not None:
-            break
-        time.sleep(0.2)
-    raise SystemExit("the worker did not start; see var/bench_worker.log")
+def start_worker(queue: str = "backtests", log_name: str = "bench_worker.log") -> subprocess.Popen:
+    """A one-process worker on `queue`, logging to var/`log_name`; waits until it is ready."""
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue]
+    return process_start([*command, "-c", "1", "-l", "info"], log_name=log_name, ready=b"ready.")
 
 
-def stop_worker(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+stop_worker = process_stop
 
 
 def main() -> None:

@@ -5,17 +5,10 @@ from django.contrib import admin, messages
 
 from apps.backtests.models import BacktestPair, BacktestResult, BacktestTask, BacktestTrade
 from apps.backtests.services import backtest_task_cancel
+from apps.common.admin import ViewOnlyMixin
 
 
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class BacktestPairInline(ReadOnlyMixin, admin.TabularInline):
+class BacktestPairInline(ViewOnlyMixin, admin.TabularInline):
     model = BacktestPair
     extra = 0
     can_delete = False
@@ -40,7 +33,7 @@ class BacktestPairInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(BacktestTask)
-class BacktestTaskAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class BacktestTaskAdmin(ViewOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "name", "owner", "status", "progress", "exchange", "created_at")
     list_filter = ("status", "market_type", "exchange")
     search_fields = ("name", "owner__email")
@@ -76,7 +69,7 @@ class BacktestTaskAdmin(ReadOnlyMixin, admin.ModelAdmin):
         self.message_user(request, f"Cancelled {cancelled} backtest(s).", messages.SUCCESS)
 
 
-class BacktestTradeInline(ReadOnlyMixin, admin.TabularInline):
+class BacktestTradeInline(ViewOnlyMixin, admin.TabularInline):
     model = BacktestTrade
     extra = 0
     can_delete = False
@@ -97,7 +90,7 @@ class BacktestTradeInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(BacktestPair)
-class BacktestPairAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class BacktestPairAdmin(ViewOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "task", "symbol", "timeframe", "strategy_version", "status")
     list_select_related = ("task", "strategy_version__strategy")
     search_fields = ("symbol", "task__name")
@@ -106,7 +99,7 @@ class BacktestPairAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(BacktestResult)
-class BacktestResultAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class BacktestResultAdmin(ViewOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "pair", "candle_count", "created_at")
     list_select_related = ("pair__task",)
     exclude = ("times", "equity", "drawdown")

@@ -14,18 +14,6 @@ from apps.backtests.services import MAX_PAIRS, PairInput
 
 HUNDRED = Decimal(100)
 TIMEFRAMES = ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"]
-PERCENT_FIELDS = (
-    "maker_fee",
-    "taker_fee",
-    "slippage",
-    "stop_loss",
-    "take_profit",
-    "trailing_stop",
-    "max_drawdown_stop",
-    "limit_offset",
-    "funding_rate",
-    "maintenance_margin",
-)
 # Futures fields left empty take the model's defaults.
 FUTURES_DEFAULTS: dict[str, Decimal] = {
     name: BacktestPair._meta.get_field(name).default

@@ -132,7 +132,6 @@ def backtest_detail(request: HttpRequest, task_id: int) -> HttpResponse:
     context: dict[str, Any] = {
         "task": task,
         "pairs": pairs,
-        "state": progress_state(task),
         "progress_html": render_progress(
             progress_state(task), request=request, results_shown=task.status == "done"
         ),

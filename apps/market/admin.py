@@ -2,18 +2,12 @@
 
 from django.contrib import admin
 
+from apps.common.admin import ReadOnlyMixin
 from apps.market.models import CandleRow, CandleSeries
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(CandleSeries)

@@ -3,26 +3,21 @@ service so it is audited and the remaining chunks store nothing."""
 
 from django.contrib import admin, messages
 
+from apps.common.admin import ViewOnlyMixin
 from apps.optimizations.models import OptimizationChunk, OptimizationTask
 from apps.optimizations.services import optimization_task_cancel
 
 
-class OptimizationChunkInline(admin.TabularInline):
+class OptimizationChunkInline(ViewOnlyMixin, admin.TabularInline):
     model = OptimizationChunk
     extra = 0
     can_delete = False
     fields = ("number", "done_at")
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(OptimizationTask)
-class OptimizationTaskAdmin(admin.ModelAdmin):
+class OptimizationTaskAdmin(ViewOnlyMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "owner",
@@ -44,12 +39,6 @@ class OptimizationTaskAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in OptimizationTask._meta.fields if f.name != "combinations"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Cancel the selected queued or running optimisations")
     def cancel_tasks(self, request, queryset):

@@ -3,10 +3,11 @@
 from django.contrib import admin
 from django.db.models import Count
 
+from apps.common.admin import ReadOnlyMixin
 from apps.strategies.models import Strategy, StrategyVersion
 
 
-class StrategyVersionInline(admin.TabularInline):
+class StrategyVersionInline(ReadOnlyMixin, admin.TabularInline):
     model = StrategyVersion
     extra = 0
     can_delete = False
@@ -14,15 +15,6 @@ class StrategyVersionInline(admin.TabularInline):
     fields = ("number", "template", "params", "content_hash", "created_by", "created_at", "note")
     readonly_fields = fields
     ordering = ("-number",)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Strategy)
