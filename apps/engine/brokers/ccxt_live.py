@@ -1,8 +1,9 @@
 """The ccxt boundary: build exchange clients and read balances and key permissions.
 
-This is the only module that imports ccxt. Floats from ccxt become `Decimal(str(x))` here,
-and ccxt's exceptions become the small `BrokerError` tree below, whose messages never
-carry ccxt's text (that text can hold URLs, signed queries and response bodies).
+This module and ccxt_orders.py (`CcxtBroker`, orders) are the only ones that import ccxt.
+Floats from ccxt become `Decimal(str(x))` here, and ccxt's exceptions become the small
+`BrokerError` tree below, whose messages never carry ccxt's text (that text can hold URLs,
+signed queries and response bodies).
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def _rewrite_urls(urls: Any, base_url: str) -> Any:
 
 def fetch_balances(client: Any) -> dict[str, Decimal]:
     """Return the total balance per asset, leaving out zero balances."""
-    balance = _call(client.fetch_balance)
+    balance = exchange_call(client.fetch_balance)
     totals = cast(dict[str, Any], balance.get("total") or {})
     return {
         asset: Decimal(str(amount))
@@ -157,7 +158,7 @@ def _binance_key_permissions(client: Any) -> KeyPermissions:
     if "sapi" not in client.urls["api"]:
         # Spot testnet has no /sapi and no withdrawals: its keys cannot move funds anywhere.
         return KeyPermissions(can_withdraw=False, ip_restricted=False)
-    restrictions = _call(client.sapi_get_account_apirestrictions)
+    restrictions = exchange_call(client.sapi_get_account_apirestrictions)
     return KeyPermissions(
         can_withdraw=bool(restrictions.get("enableWithdrawals")),
         ip_restricted=bool(restrictions.get("ipRestrict")),
@@ -165,7 +166,7 @@ def _binance_key_permissions(client: Any) -> KeyPermissions:
 
 
 def _bybit_key_permissions(client: Any) -> KeyPermissions:
-    response = _call(client.private_get_v5_user_query_api)
+    response = exchange_call(client.private_get_v5_user_query_api)
     result = response.get("result") or {}
     permissions = result.get("permissions") or {}
     granted = {name for names in permissions.values() for name in (names or [])}
@@ -183,7 +184,8 @@ def close(client: Any) -> None:
         session.close()
 
 
-def _call(method: Any) -> Any:
+def exchange_call(method: Any) -> Any:
+    """`method()`, with ccxt's exceptions turned into the BrokerError tree above."""
     # ccxt's messages embed URLs and response bodies; only the class name crosses over.
     try:
         return method()
@@ -246,10 +248,9 @@ def fetch_ohlcv_page(
             symbol, timeframe, since=since_ms, limit=limit, params={"until": until_ms}
         )
     except (ccxt.RateLimitExceeded, ccxt.DDoSProtection) as exc:
-        headers = getattr(client, "last_response_headers", None) or {}
         raise ExchangeRateLimitedError(
             f"The exchange asked us to slow down ({type(exc).__name__}).",
-            retry_after=_retry_after(headers),
+            retry_after=retry_after(client, exc),
         ) from None
     except (ccxt.NetworkError, ccxt.OperationFailed) as exc:
         # OperationFailed: a well-formed request the exchange failed to serve (Binance -1001).
@@ -271,7 +272,11 @@ def fetch_ohlcv_page(
     return page[:limit]
 
 
-def _retry_after(headers: Mapping[str, Any]) -> float | None:
+def retry_after(client: Any, exc: Exception) -> float | None:
+    """Seconds the exchange asked us to wait (Retry-After) when `exc` is a 418/429."""
+    if not isinstance(exc, (ccxt.RateLimitExceeded, ccxt.DDoSProtection)):
+        return None
+    headers: Mapping[str, Any] = getattr(client, "last_response_headers", None) or {}
     for name, value in headers.items():
         if str(name).lower() == "retry-after":
             try:
