@@ -233,6 +233,9 @@ def test_the_risk_state_survives_a_json_round_trip() -> None:
         ("balanced", {"risk_per_trade": "lots"}, "risk_per_trade", "must be a number"),
         ("balanced", {"max_trades_per_day": "2.5"}, "max_trades_per_day", "whole number"),
         ("balanced", {"daily_loss_stage": "PAUSED"}, "daily_loss_stage", "one of ACTIVE"),
+        ("conservative", {"drawdown_stage": "ACTIVE"}, "drawdown_stage", "not softened"),
+        ("balanced", {"drawdown_stage": "REDUCING"}, "drawdown_stage", "not softened"),
+        ("aggressive", {"daily_loss_stage": "ACTIVE"}, "daily_loss_stage", "not softened"),
     ],
 )
 def test_bad_profile_settings_name_the_field(profile, overrides, field, words) -> None:

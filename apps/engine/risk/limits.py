@@ -193,8 +193,16 @@ DECIMAL_SETTINGS = frozenset(
         "leverage",
     }
 )
-# Settings a bot may not override: the ceiling itself, and the stage a breach moves to.
+# A setting a bot may not override: the ceiling itself.
 FIXED = frozenset({"max_leverage"})
+# The stage a breach moves to: a bot may make it stricter, never softer (ACTIVE would
+# switch the limit off).
+STAGE_SETTINGS = frozenset({"daily_loss_stage", "drawdown_stage"})
+
+
+def _default_stage(profile: Profile, key: str) -> Stage:
+    stage: Stage = profile.defaults.get(key, getattr(RiskLimits(), key))
+    return stage
 
 
 def risk_profile(name: str, **overrides: Any) -> RiskLimits:
@@ -226,6 +234,12 @@ def _override(profile: Profile, key: str, raw: Any) -> Any:
             )
         return None
     value = _typed(key, raw)
+    if key in STAGE_SETTINGS and value.severity < _default_stage(profile, key).severity:
+        raise RiskConfigError(
+            f"{key} can be made stricter than {_default_stage(profile, key).value}, "
+            f"not softened to {value.value}",
+            key,
+        )
     if cap is not None and value > cap:
         raise RiskConfigError(
             f"{key} {raw} is above the {profile.name} profile's cap of {cap}", key
@@ -242,7 +256,7 @@ def _typed(key: str, raw: Any) -> Any:
             if isinstance(raw, bool):
                 raise ValueError
             return int(str(raw))  # "2.5" and 2.5 are refused, not truncated
-        if key in ("daily_loss_stage", "drawdown_stage"):
+        if key in STAGE_SETTINGS:
             return Stage(raw)
     except (TradingValueError, ValueError, TypeError):
         raise RiskConfigError(f"{key} must be {_expected(key)}, got {raw!r}", key) from None

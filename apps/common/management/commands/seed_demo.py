@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from apps.bots.demo import demo_bots_seed
 from apps.dashboard.services import demo_data_seed, demo_user_ensure
 
 
@@ -11,6 +12,7 @@ class Command(BaseCommand):
         email, password = settings.DEMO_USER_EMAIL, settings.DEMO_USER_PASSWORD
         user = demo_user_ensure(email=email, password=password)
         added = demo_data_seed(user=user)
+        added += demo_bots_seed(user=user)
         banner = "=" * 64
         lines = [
             banner,
