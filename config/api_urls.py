@@ -8,4 +8,6 @@ urlpatterns = [
     path("strategies/", include("apps.strategies.api.urls")),
     path("backtests/", include("apps.backtests.api.urls")),
     path("optimizations/", include("apps.optimizations.api.urls")),
+    path("bots/", include("apps.bots.api.urls")),
+    path("signals/", include("apps.signals.api.urls")),
 ]

@@ -115,11 +115,47 @@ def _optimization(owner) -> int:
     return task.pk
 
 
+def _bot(owner) -> int:
+    from apps.bots.services.create import bot_create
+    from apps.exchanges.services import exchange_account_create
+    from apps.strategies.services import strategy_create
+
+    _strategy, version = strategy_create(
+        owner=owner, name="Sample bot strategy", kind="template", template="sma_cross"
+    )
+    account = exchange_account_create(
+        owner=owner, exchange="binance", label="Sample bot account", mode="paper"
+    )
+    bot = bot_create(
+        owner=owner,
+        name="Sample bot",
+        strategy_version_id=version.pk,
+        account_id=account.pk,
+        symbols=["BTC/USDT"],
+    )
+    return bot.pk
+
+
+def _signal_bot(owner) -> int:
+    from apps.exchanges.services import exchange_account_create
+    from apps.signals.services import SignalBotInput, signal_bot_create
+
+    account = exchange_account_create(
+        owner=owner, exchange="binance", label="Signals", mode="paper"
+    )
+    bot, _secrets = signal_bot_create(
+        owner=owner,
+        data=SignalBotInput(name="Sample signals", account_id=account.pk, symbols=["BTC/USDT"]),
+    )
+    return bot.pk
+
+
 # URL keyword arguments that do not name an owned object, with the reason.
 NOT_OBJECT_SCOPED = {
     "uidb64": "password-reset link: a signed token, not an owned object",
     "token": "password-reset link: a signed token, not an owned object",
     "format": "DRF format suffix",
+    "hook_token": "webhook URL secret: authenticates the sender, owned by no session user",
 }
 
 OWNED_SAMPLES: dict[str, Callable] = {
@@ -131,4 +167,6 @@ OWNED_SAMPLES: dict[str, Callable] = {
     "pair_id": _backtest_pair_id,
     "download_id": _candle_download,
     "optimization_id": _optimization,
+    "bot_id": _bot,
+    "signal_bot_id": _signal_bot,
 }

@@ -12,7 +12,7 @@ from django.utils.crypto import get_random_string
 from tests.tenancy_samples import NOT_OBJECT_SCOPED, OWNED_SAMPLES
 from tests.urlconf import url_routes
 
-CSRF_EXEMPT: set[str] = set()
+CSRF_EXEMPT: set[str] = {"hooks:tradingview"}
 
 
 def csrf_routes() -> list[tuple[str, tuple[str, ...]]]:

@@ -19,9 +19,11 @@ def _is_ip(value: str) -> bool:
     return True
 
 
-def client_ip_address(request: HttpRequest) -> str | None:
+def client_ip_address(request: HttpRequest, proxy_count: int | None = None) -> str | None:
+    """`proxy_count` trusted proxies (default: AXES_IPWARE_PROXY_COUNT) in front."""
     remote_addr = request.META.get("REMOTE_ADDR")
-    proxy_count = settings.AXES_IPWARE_PROXY_COUNT or 0
+    if proxy_count is None:
+        proxy_count = settings.AXES_IPWARE_PROXY_COUNT or 0
     if proxy_count <= 0:
         return remote_addr
     forwarded_for = request.META.get("HTTP_X_FORWARDED_FOR", "")

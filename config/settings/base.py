@@ -47,6 +47,8 @@ LOCAL_APPS = [
     "apps.market",
     "apps.strategies",
     "apps.optimizations",
+    "apps.bots",
+    "apps.signals",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -217,6 +219,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES_NAMES = ["ticks", "orders", "backtests", "default"]
 CELERY_TASK_ROUTES = {
     "apps.bots.tasks.*": {"queue": "ticks"},
+    "apps.signals.tasks.*": {"queue": "orders"},
     "apps.backtests.tasks.*": {"queue": "backtests"},
     "apps.optimizations.tasks.*": {"queue": "backtests"},
 }
@@ -241,7 +244,27 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
         "options": {"queue": "default"},
     },
+    # Bots: enqueue the due ticks (apps/bots/schedule.py); often, for replay speed.
+    "bots-schedule-due": {
+        "task": "apps.bots.tasks.bots_schedule_due",
+        "schedule": timedelta(seconds=env.float("BOTS_SCHEDULE_SECONDS", default=1.0)),
+        "options": {"queue": "ticks", "expires": 10},
+    },
+    # Bots: orders a crash left PENDING_SUBMIT or UNKNOWN (also run when a worker starts).
+    "bots-reconcile": {
+        "task": "apps.bots.tasks.bots_reconcile",
+        "schedule": timedelta(minutes=1),
+        "options": {"queue": "ticks"},
+    },
 }
+# Bots (apps/bots): warmup window, how late a candle may be ticked before it counts as
+# dropped, how long a claimed tick waits before it is enqueued again (a lost message comes
+# back within 2 minutes; under the visibility timeout), shared live-feed request rate per
+# exchange.
+BOTS_WARMUP_BARS = env.int("BOTS_WARMUP_BARS", default=300)
+BOTS_TICK_MAX_LAG_SECONDS = env.float("BOTS_TICK_MAX_LAG_SECONDS", default=300.0)
+BOTS_TICK_LEASE_SECONDS = env.float("BOTS_TICK_LEASE_SECONDS", default=120.0)
+BOTS_FEED_REQUESTS_PER_SECOND = env.int("BOTS_FEED_REQUESTS_PER_SECOND", default=5)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Heartbeats older than this are reported as down by /healthz.
 HEARTBEAT_STALE_AFTER_SECONDS = env.int("HEARTBEAT_STALE_AFTER_SECONDS", default=60)
@@ -289,3 +312,12 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# SIGNALS (TradingView webhooks, apps/signals)
+SIGNALS_RATE_LIMIT_PER_MINUTE = env.int("SIGNALS_RATE_LIMIT_PER_MINUTE", default=1200)
+SIGNALS_MAX_BODY_BYTES = 1024 * 1024
+# Webhook deliveries handled at once per web process (each holds a database connection).
+SIGNALS_HOOK_CONCURRENCY = env.int("SIGNALS_HOOK_CONCURRENCY", default=8)
+# How many reverse proxies append to X-Forwarded-For in front of the webhook (0: none,
+# the socket peer is the sender).
+SIGNALS_TRUSTED_PROXY_COUNT = env.int("SIGNALS_TRUSTED_PROXY_COUNT", default=0)

@@ -1,0 +1,86 @@
+"""Recorded webhook alerts as a strategy ("signal backtest"): each alert acts at the close
+of the bar during which it arrived, so, as for every strategy, it fills at the next bar's
+open. The same alerts replayed over stored candles give a webhook bot the backtest's
+results (trades, metrics, equity) of a coded strategy.
+
+Sizes: `contracts` are base units, `quote` a quote amount, `equity_pct` a percentage of
+the cash at that bar; without a size a buy takes the execution config's sizing rule and a
+sell or close sells the whole position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from apps.engine.candles import CandleArrays
+from apps.engine.strategies.base import BarContext, Decision, OrderIntent, Side
+
+ACTIONS = ("buy", "sell", "close")
+SIZE_MODES = ("", "contracts", "quote", "equity_pct")
+
+
+@dataclass(frozen=True)
+class RecordedSignal:
+    time: datetime  # when the alert arrived, tz-aware
+    action: str  # buy, sell or close
+    size_mode: str = ""
+    size: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"action must be one of {ACTIONS}, got {self.action!r}")
+        if self.size_mode not in SIZE_MODES:
+            raise ValueError(f"size_mode must be one of {SIZE_MODES}, got {self.size_mode!r}")
+        if self.time.tzinfo is None:
+            raise ValueError("signal times must be tz-aware")
+
+
+class RecordedSignalsStrategy:
+    def __init__(self, signals: Sequence[RecordedSignal]) -> None:
+        self.signals = sorted(signals, key=lambda s: s.time)
+        self.by_bar: dict[int, list[RecordedSignal]] = {}
+
+    def prepare(self, candles: CandleArrays) -> None:
+        """Assign each alert to the bar open at its arrival (alerts before the first bar
+        or after the last bar's close are outside the replay)."""
+        self.by_bar = {}
+        if not len(candles):
+            return
+        opens = candles.time.astype("datetime64[us]")
+        step = opens[1] - opens[0] if len(opens) > 1 else np.timedelta64(1, "h")
+        for signal in self.signals:
+            moment = np.datetime64(signal.time.astimezone(UTC).replace(tzinfo=None), "us")
+            bar = int(np.searchsorted(opens, moment, side="right")) - 1
+            if bar < 0 or moment >= opens[-1] + step:
+                continue
+            self.by_bar.setdefault(bar, []).append(signal)
+
+    def on_bar(self, ctx: BarContext) -> Decision:
+        bar = len(ctx.candles) - 1
+        intents = tuple(
+            intent
+            for signal in self.by_bar.get(bar, ())
+            if (intent := self.intent(signal, ctx)) is not None
+        )
+        return Decision(intents, ctx.state.memory)
+
+    @staticmethod
+    def intent(signal: RecordedSignal, ctx: BarContext) -> OrderIntent | None:
+        side: Side = "buy" if signal.action == "buy" else "sell"
+        if signal.action == "close" or signal.size is None or not signal.size_mode:
+            if side == "sell" and ctx.state.position.is_flat:
+                return None
+            return OrderIntent(side, tag="signal")
+        if signal.size_mode == "contracts":
+            return OrderIntent(side, size=signal.size, tag="signal")
+        if signal.size_mode == "equity_pct":
+            if side == "buy":
+                return OrderIntent(side, fraction=min(signal.size / 100, 1.0), tag="signal")
+            return OrderIntent(
+                side, amount=ctx.state.balance.equity * signal.size / 100, tag="signal"
+            )
+        return OrderIntent(side, amount=signal.size, tag="signal")

@@ -1,0 +1,185 @@
+"""Signal bot pages (list, create, detail with the event history, rotate) and the
+TradingView receiver, the only csrf_exempt view: it is authenticated by the secret token
+in its URL and the passphrase in its body, never by a session."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import RequestDataTooBig
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.accounts.client_ip import client_ip_address
+from apps.bots.models import Bot
+from apps.common.errors import InputInvalid
+from apps.common.timefmt import utc_text
+from apps.signals.backtest import SignalBacktest, signal_backtest_run
+from apps.signals.forms import SignalBotForm
+from apps.signals.receive import Delivery, webhook_receive
+from apps.signals.selectors import (
+    signal_bot_get_for_user,
+    signal_bot_list_for_user,
+    webhook_events_for_bot,
+)
+from apps.signals.services import Secrets, signal_bot_create, signal_source_rotate
+from apps.signals.templates import curl_example, message_templates
+
+_HOOK_SLOTS = threading.BoundedSemaphore(settings.SIGNALS_HOOK_CONCURRENCY)
+EVENTS_PER_PAGE = 25
+BACKTEST_TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
+TOKEN_HIDDEN = "<token shown once>"  # noqa: S105 (stands in for the secret)
+
+
+@csrf_exempt
+@require_POST
+def tradingview_hook(request: HttpRequest, hook_token: str) -> HttpResponse:
+    received_at = timezone.now()
+    limit = settings.SIGNALS_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        return JsonResponse({"error": "the body is larger than 1 MB", "field": "body"}, status=413)
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return JsonResponse({"error": "the body is larger than 1 MB", "field": "body"}, status=413)
+    if len(body) > limit:
+        return JsonResponse({"error": "the body is larger than 1 MB", "field": "body"}, status=413)
+    delivery = Delivery(
+        token=hook_token,
+        body=body,
+        content_type=request.content_type or "",
+        source_ip=client_ip_address(request, proxy_count=settings.SIGNALS_TRUSTED_PROXY_COUNT),
+        received_at=received_at,
+    )
+    # Under ASGI every request's sync code runs on its own thread with its own database
+    # connection; a burst must not take every PostgreSQL slot, so deliveries take turns.
+    with _HOOK_SLOTS:
+        reply = webhook_receive(delivery=delivery)
+    return JsonResponse(reply.data, status=reply.status)
+
+
+def hook_url(request: HttpRequest, token: str) -> str:
+    return request.build_absolute_uri(reverse("hooks:tradingview", kwargs={"hook_token": token}))
+
+
+@login_required
+@require_GET
+def signal_bot_list(request: HttpRequest) -> HttpResponse:
+    bots = signal_bot_list_for_user(user=request.user)  # type: ignore[arg-type]
+    return render(request, "signals/list.html", {"bots": bots})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def signal_bot_create_view(request: HttpRequest) -> HttpResponse:
+    user: Any = request.user
+    form = SignalBotForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            bot, secrets = signal_bot_create(owner=user, data=form.signal_bot_input())
+        except InputInvalid as error:
+            for path, message in error.problems:
+                name = path.split("[")[0].split(".")[0]
+                form.add_error(name if name in form.fields else None, message)
+        else:
+            # The secrets exist only in this response: rendered once, never stored.
+            return _detail(request, bot, secrets=secrets, status=201)
+    return render(request, "signals/create.html", {"form": form})
+
+
+@login_required
+@require_GET
+def signal_bot_detail(request: HttpRequest, signal_bot_id: int) -> HttpResponse:
+    bot = signal_bot_get_for_user(user=request.user, bot_id=signal_bot_id)  # type: ignore[arg-type]
+    return _detail(request, bot)
+
+
+@login_required
+@require_POST
+def signal_bot_rotate(request: HttpRequest, signal_bot_id: int) -> HttpResponse:
+    user: Any = request.user
+    bot = signal_bot_get_for_user(user=user, bot_id=signal_bot_id)
+    secrets = signal_source_rotate(
+        source=bot.signal_source, actor=user, passphrase=request.POST.get("passphrase") == "1"
+    )
+    return _detail(request, bot, secrets=secrets)
+
+
+@login_required
+@require_GET
+def signal_bot_backtest(request: HttpRequest, signal_bot_id: int) -> HttpResponse:
+    """Replay the bot's recorded alerts over stored candles (signals/backtest.py)."""
+    bot = signal_bot_get_for_user(user=request.user, bot_id=signal_bot_id)  # type: ignore[arg-type]
+    exchange = request.GET.get("exchange", "").strip() or bot.account.exchange
+    timeframe = request.GET.get("timeframe", "").strip() or "1h"
+    error, runs = "", []
+    if timeframe not in BACKTEST_TIMEFRAMES:
+        error = f"timeframe must be one of {', '.join(BACKTEST_TIMEFRAMES)}"
+    else:
+        runs = signal_backtest_run(bot=bot, exchange=exchange[:32], timeframe=timeframe)
+    context = {
+        "bot": bot,
+        "exchange": exchange,
+        "timeframe": timeframe,
+        "timeframes": BACKTEST_TIMEFRAMES,
+        "error": error,
+        "runs": [_run_view(run) for run in runs],
+    }
+    return render(request, "signals/backtest.html", context)
+
+
+def _run_view(run: SignalBacktest) -> dict[str, Any]:
+    report = run.report
+    trades = []
+    if report is not None:
+        times = report.candles.time
+        for trade in report.result.trades:
+            exit_at = None if trade.exit_index is None else times[trade.exit_index]
+            trades.append(
+                {
+                    "entry_time": utc_text(times[trade.entry_index]),
+                    "entry_price": trade.entry_price,
+                    "exit_time": "" if exit_at is None else utc_text(exit_at),
+                    "exit_price": trade.exit_price,
+                    "size": trade.size,
+                    "pnl": trade.pnl,
+                }
+            )
+    return {"run": run, "metrics": None if report is None else report.metrics, "trades": trades}
+
+
+def _detail(
+    request: HttpRequest, bot: Bot, *, secrets: Secrets | None = None, status: int = 200
+) -> HttpResponse:
+    page = Paginator(webhook_events_for_bot(bot=bot), EVENTS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    url = hook_url(request, secrets.token) if secrets else hook_url(request, "TOKEN")
+    if not secrets:
+        url = url.replace("TOKEN", TOKEN_HIDDEN)
+    passphrase = secrets.passphrase if secrets else ""
+    context = {
+        "bot": bot,
+        "source": bot.signal_source,
+        "events": page,
+        "secrets": secrets,
+        "hook_url": url,
+        "templates": message_templates(passphrase),
+        "curl": curl_example(url, passphrase, bot.symbols[0] if bot.symbols else "BTC/USDT"),
+    }
+    template = "signals/detail.html"
+    if getattr(request, "htmx", False) and request.GET.get("page"):
+        template += "#events"
+    return render(request, template, context, status=status)

@@ -1,0 +1,298 @@
+"""TradingView webhook latency (issue 7, TV-3): alerts over HTTP on loopback to the running
+web process, executed by a real worker on the "orders" queue.
+
+Sends `--rate` alerts per second (default 50) for `--seconds` (default 60) round-robin to
+8 signal bots on their own paper accounts, each with its own risk profile and overrides
+(6 aggressive variants, one balanced, one conservative; alerts alternate buy / close). It
+then waits for the worker and prints, from the WebhookEvent stage timestamps:
+  - request received -> exchange call sent (orders placed on the paper broker), p50/p99/max,
+  - request received -> risk decided, for every executed alert (refusals included: the
+    balanced and conservative bots hit their max trades per day, as they should),
+and, measured by the sender, request sent -> response received.
+Target: p99 under 50 ms to the exchange call.
+
+Processes: by default the script starts daphne (the Procfile's web command) on --port and
+a Celery worker on the "orders" queue, and stops them at the end; `--no-start` uses ones
+you run yourself with the same DATABASE_URL / REDIS_URL. It writes a bench user, accounts,
+bots and events to the database in DATABASE_URL: use a development database.
+
+    python bench/webhook_latency.py                 # 50 req/s for 60 s
+    python bench/webhook_latency.py --seconds 10    # a shorter run
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+os.environ.setdefault("DJANGO_DEBUG", "0")
+
+import django  # noqa: E402
+
+django.setup()
+
+from apps.accounts.models import User  # noqa: E402
+from apps.exchanges.services import exchange_account_create  # noqa: E402
+from apps.signals.models import WebhookEvent  # noqa: E402
+from apps.signals.services import SignalBotInput, signal_bot_create  # noqa: E402
+from bench.processes import process_start, process_stop  # noqa: E402
+
+PASSPHRASE = "bench-passphrase-0123456789"  # noqa: S105 (a bench fixture)
+# (risk profile, overrides, default size mode, size)
+BOTS = [
+    ("aggressive", {"max_trades_per_day": 200}, "quote", Decimal(50)),
+    ("aggressive", {"max_trades_per_day": 200, "position_pct": "0.5"}, "quote", Decimal(20)),
+    ("aggressive", {"max_trades_per_day": 200, "risk_per_trade": "0.01"}, "equity_pct", Decimal(1)),
+    (
+        "aggressive",
+        {"max_trades_per_day": 150, "max_exposure": "0.8"},
+        "contracts",
+        Decimal("0.001"),
+    ),
+    ("aggressive", {"max_trades_per_day": 200, "daily_loss_limit": "0.05"}, "quote", Decimal(10)),
+    ("aggressive", {"max_trades_per_day": 200, "max_drawdown": "0.2"}, "profile", None),
+    ("balanced", {}, "quote", Decimal(25)),
+    ("conservative", {}, "quote", Decimal(15)),
+]
+
+
+def setup_bots(run: str) -> list[tuple[int, str]]:
+    """A fresh bench user (so quotas and trade counts start at zero) and its signal bots."""
+    user = User.objects.create_user(
+        email=f"webhook-bench-{run}@example.invalid", password=None, max_exchange_accounts=50
+    )
+    bots = []
+    for index, (profile, overrides, size_mode, size) in enumerate(BOTS):
+        account = exchange_account_create(
+            owner=user, exchange="binance", label=f"bench {index}", mode="paper"
+        )
+        bot, secrets = signal_bot_create(
+            owner=user,
+            data=SignalBotInput(
+                name=f"bench {index} {profile}",
+                account_id=account.pk,
+                symbols=["BTC/USDT", "ETH/USDT"],
+                risk_profile=profile,
+                risk_overrides=overrides,
+                size_mode=size_mode,
+                size_value=size,
+                passphrase=PASSPHRASE,
+            ),
+        )
+        bots.append((bot.pk, secrets.token))
+    return bots
+
+
+def start(
+    name: str, command: list[str], ready: bytes, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    return process_start(command, log_name=f"bench_webhook_{name}.log", ready=ready, env=env)
+
+
+class Sender:
+    """One keep-alive connection per sender thread."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.local = threading.local()
+
+    def send_alert(self, token: str, n: int, price: float) -> tuple[int, float]:
+        return self.post(f"/hooks/tv/{token}/", alert_body(n, price))
+
+    def post(self, path: str, body: bytes) -> tuple[int, float]:
+        connection = getattr(self.local, "connection", None)
+        if connection is None:
+            connection = self.local.connection = http.client.HTTPConnection(
+                "127.0.0.1", self.port, timeout=10
+            )
+        began = time.perf_counter()
+        try:
+            connection.request("POST", path, body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            self.local.connection = None
+            status = 0
+        return status, (time.perf_counter() - began) * 1000
+
+
+def alert_body(n: int, price: float) -> bytes:
+    action = "buy" if (n // len(BOTS)) % 2 == 0 else "close"
+    return json.dumps(
+        {
+            "passphrase": PASSPHRASE,
+            "ticker": "BINANCE:BTCUSDT",
+            "action": action,
+            "price": f"{price:.2f}",
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "id": f"bench-{n}",
+        }
+    ).encode()
+
+
+def send_all(
+    port: int, bots: list[tuple[int, str]], rate: float, seconds: float
+) -> list[tuple[int, float]]:
+    sender = Sender(port)
+    total = int(rate * seconds)
+    rng = random.Random(1)
+    price = 30000.0
+    began = time.perf_counter()
+    futures = []
+    # Enough senders that a slow server shows as slow responses, not as a client backlog.
+    with ThreadPoolExecutor(max_workers=128) as pool:
+        for n in range(total):
+            due = began + n / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            price *= 1 + rng.gauss(0, 0.0005)
+            _bot_id, token = bots[n % len(bots)]
+            # The body (and its time) is made by the sending thread, when it sends.
+            futures.append(pool.submit(sender.send_alert, token, n, price))
+    return [future.result() for future in futures]
+
+
+def wait_executed(bot_ids: list[int], timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    pending = WebhookEvent.objects.filter(bot_id__in=bot_ids, execution="pending")
+    while time.monotonic() < deadline:
+        left = pending.count()
+        if left == 0:
+            return 0
+        time.sleep(0.5)
+    return pending.count()
+
+
+def quantiles(values: list[float]) -> str:
+    if not values:
+        return "n=0"
+    ordered = sorted(values)
+    p99 = percentile_99(ordered)
+    return (
+        f"n={len(ordered):5d}  p50 {statistics.median(ordered):7.1f} ms  "
+        f"p99 {p99:7.1f} ms  max {ordered[-1]:7.1f} ms"
+    )
+
+
+def percentile_99(ordered: list[float]) -> float:
+    return ordered[round(0.99 * (len(ordered) - 1))]
+
+
+def ms(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() * 1000
+
+
+def report(bot_ids: list[int], replies: list[tuple[int, float]]) -> None:
+    events = list(
+        WebhookEvent.objects.filter(bot_id__in=bot_ids).values(
+            "status", "execution", "received_at", "risk_at", "sent_at"
+        )
+    )
+    sent = [ms(e["received_at"], e["sent_at"]) for e in events if e["sent_at"]]
+    risk = [ms(e["received_at"], e["risk_at"]) for e in events if e["risk_at"]]
+    codes: dict[int, int] = {}
+    for status, _ in replies:
+        codes[status] = codes.get(status, 0) + 1
+    outcomes: dict[str, int] = {}
+    for e in events:
+        key = f"{e['status']}/{e['execution'] or '-'}"
+        outcomes[key] = outcomes.get(key, 0) + 1
+    print(f"responses by HTTP status: {dict(sorted(codes.items()))}")
+    print(f"events: {dict(sorted(outcomes.items()))}")
+    print(f"received -> exchange call sent : {quantiles(sent)}")
+    print(f"received -> risk decided       : {quantiles(risk)}")
+    print(f"request sent -> response       : {quantiles([t for s, t in replies if s])}")
+    if sent:
+        p99 = percentile_99(sorted(sent))
+        verdict = "meets" if p99 < 50 else "misses"
+        print(f"p99 to the exchange call {p99:.1f} ms {verdict} the 50 ms target")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=50.0, help="alerts per second")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long to send")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", 8765)))
+    parser.add_argument("--no-start", action="store_true", help="use a running daphne + worker")
+    parser.add_argument("--worker-concurrency", type=int, default=4)
+    args = parser.parse_args()
+
+    run = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    bots = setup_bots(run)
+    bot_ids = [bot_id for bot_id, _ in bots]
+    processes = []
+    try:
+        if not args.no_start:
+            processes.append(
+                start(
+                    "web",
+                    [
+                        sys.executable,
+                        "-m",
+                        "daphne",
+                        "-b",
+                        "127.0.0.1",
+                        "-p",
+                        str(args.port),
+                        "config.asgi:application",
+                    ],
+                    b"Listening on",
+                    # Under ASGI each request's sync code may run on a new thread, and a
+                    # persistent connection per thread exhausts PostgreSQL's slots: the
+                    # web process connects per request (no pool is installed).
+                    env={"DJANGO_CONN_MAX_AGE": "0"},
+                )
+            )
+            processes.append(
+                start(
+                    "worker",
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "config",
+                        "worker",
+                        "-Q",
+                        "orders",
+                        "-c",
+                        str(args.worker_concurrency),
+                        "-l",
+                        "info",
+                    ],
+                    b"ready.",
+                )
+            )
+        print(
+            f"{len(bots)} signal bots, {args.rate:g} alerts/s for {args.seconds:g} s "
+            f"to 127.0.0.1:{args.port}"
+        )
+        replies = send_all(args.port, bots, args.rate, args.seconds)
+        left = wait_executed(bot_ids, timeout=120)
+        if left:
+            print(f"warning: {left} alerts still pending after 120 s")
+        report(bot_ids, replies)
+    finally:
+        for process in reversed(processes):
+            process_stop(process)
+
+
+if __name__ == "__main__":
+    main()
