@@ -1,5 +1,6 @@
 """Environment for subprocesses that must see this test's database and Redis key space."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -58,12 +59,8 @@ def process_group_stop(process: subprocess.Popen, timeout: float = 30) -> None:
     """
     if process.poll() is None:
         process.terminate()
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
+    with contextlib.suppress(ProcessLookupError):  # the group is gone: all ended on its own
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass  # the group is gone: everything ended on its own
     process.wait()
