@@ -134,6 +134,15 @@ def _shade(score: float | None, low: float, high: float) -> str:
     return f"hsl({round(share * 120)}, 70%, {round(88 - 30 * abs(share - 0.5))}%)"
 
 
+def heatmap_axes(*, task: OptimizationTask, x: str | None, y: str | None) -> tuple[str, str]:
+    """The heatmap's axes: `x` or the first varied parameter, `y` or the next one that is
+    not `x`. Values given are kept as they are, for `optimization_heatmap` to check."""
+    varied = task.varied
+    x = x or varied[0]
+    y = y or next((name for name in varied if name != x), varied[-1])
+    return x, y
+
+
 def optimization_heatmap(
     *, task: OptimizationTask, x: str, y: str, window: int | None = None
 ) -> HeatmapView:

@@ -21,6 +21,7 @@ from apps.optimizations.models import OptimizationTask
 from apps.optimizations.progress import progress_state, render_progress
 from apps.optimizations.selectors import (
     ROW_SORTS,
+    heatmap_axes,
     optimization_create_choices,
     optimization_get_for_user,
     optimization_heatmap,
@@ -165,10 +166,13 @@ def _heatmap_context(request: HttpRequest, task: OptimizationTask) -> dict[str, 
     varied = task.varied
     if len(varied) < 2:
         return {"heat": None}
-    x = request.GET.get("x") if request.GET.get("x") in varied else varied[0]
-    y = request.GET.get("y") if request.GET.get("y") in varied else varied[1]
-    if x == y:
-        y = next(name for name in varied if name != x)
+    # The page is lenient: an axis it does not know falls back to the default.
+    wanted_x, wanted_y = (request.GET.get(axis) for axis in ("x", "y"))
+    x, y = heatmap_axes(
+        task=task,
+        x=wanted_x if wanted_x in varied else None,
+        y=wanted_y if wanted_y in varied and wanted_y != wanted_x else None,
+    )
     try:
         heat = optimization_heatmap(task=task, x=x, y=y, window=_window(task, request))
     except OptimizationError:

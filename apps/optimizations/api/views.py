@@ -24,6 +24,7 @@ from apps.common.api import invalid_response
 from apps.engine.optimize import SCORE_METRICS, OptimizationError
 from apps.optimizations.models import OptimizationTask
 from apps.optimizations.selectors import (
+    heatmap_axes,
     optimization_get_for_user,
     optimization_heatmap,
     optimization_list_for_user,
@@ -191,7 +192,7 @@ class TaskDetailOutputSerializer(TaskOutputSerializer):
         """Best score per cell over the first two varied parameters (or ?x=&y=)."""
         if task.status != OptimizationTask.Status.DONE or len(task.varied) < 2:
             return None
-        x, y = self.context["x"] or task.varied[0], self.context["y"] or task.varied[1]
+        x, y = heatmap_axes(task=task, x=self.context["x"], y=self.context["y"])
         try:
             view = optimization_heatmap(task=task, x=x, y=y, window=self.context["window"])
         except OptimizationError as exc:

@@ -90,6 +90,8 @@ def test_list_and_detail_with_rows_and_heatmap(api, done_grid):
     assert heat["x_values"] == [5, 10, 20] and len(heat["scores"]) == 4
     swapped = api.get(f"/api/optimizations/{done_grid.pk}/?x=slow&y=fast").json()["heatmap"]
     assert swapped["x_values"] == [10, 20, 30, 40]
+    only_x = api.get(f"/api/optimizations/{done_grid.pk}/?x=slow").json()["heatmap"]
+    assert (only_x["x"], only_x["y"]) == ("slow", "fast")
     refused = api.get(f"/api/optimizations/{done_grid.pk}/?x=period")
     assert refused.status_code == 400 and "period" in refused.json()
 
