@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record
@@ -87,20 +88,25 @@ def job_fail(
 
 
 def jobs_fail_stale(
-    kind: JobKind, *, idle_for: timedelta, error: str, actor_label: str
+    kind: JobKind,
+    *,
+    idle_for: timedelta,
+    error: str,
+    actor_label: str,
+    also: Callable[[datetime], Q] | None = None,
 ) -> list[int]:
-    """Fail every running job whose last progress is older than `idle_for`; return their ids.
+    """Fail every running job whose last progress is older than `idle_for` (and that meets
+    `also(idle_since)`, when given); return their ids.
 
     `idle_for` must exceed the hard time limit of the job's executions (`stale_after`):
     then no live worker can still be running such a job, so only jobs whose worker died
     are failed.
     """
     idle_since = timezone.now() - idle_for
-    stale = list(
-        kind.model.objects.filter(status=RUNNING, updated_at__lt=idle_since).values_list(
-            "pk", flat=True
-        )
-    )
+    running = kind.model.objects.filter(status=RUNNING, updated_at__lt=idle_since)
+    if also is not None:
+        running = running.filter(also(idle_since))
+    stale = list(running.values_list("pk", flat=True).distinct())
     return [
         job_id
         for job_id in stale

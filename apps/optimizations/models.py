@@ -171,10 +171,13 @@ class OptimizationTask(BaseModel):
 
 
 class OptimizationChunk(models.Model):
-    """One share of the jobs; `done_at` is set once, by the delivery that stores its rows."""
+    """One share of the jobs; `done_at` is set once, by the delivery that stores its rows.
+    `started_at` is when a delivery last began it: a chunk waiting in the queue has none, so
+    the stale sweep never takes a queued chunk for a dead worker."""
 
     task = models.ForeignKey(OptimizationTask, on_delete=models.CASCADE, related_name="chunks")
     number = models.PositiveIntegerField(help_text="0-based; covers jobs [n*size, (n+1)*size)")
+    started_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record
@@ -62,6 +63,9 @@ def optimization_chunk_run(*, task_id: int, chunk: int) -> bool:
         if task.chunks_done == task.chunk_count:
             _finish_or_fail(task_id)
         return False
+    OptimizationChunk.objects.filter(task=task, number=chunk, done_at__isnull=True).update(
+        started_at=timezone.now()
+    )
     try:
         rows = _evaluate_chunk(task, chunk)
         complete = _store_chunk(task, chunk, rows)
@@ -259,11 +263,16 @@ def optimization_task_fail(*, task_id: int, error: str) -> bool:
 
 
 def optimization_tasks_fail_stale(*, idle_for: timedelta) -> list[int]:
-    """Fail every running task without a chunk stored for longer than `idle_for` (its
-    worker died); return their ids. A redelivered chunk of such a task would store
-    nothing, as for any task that is no longer running."""
+    """Fail every running task with a chunk started and not stored for longer than
+    `idle_for`, and no progress since (its worker died); return their ids. Chunks still
+    waiting in the queue (behind long backtests, say) never make a task stale. A
+    redelivered chunk of a failed task stores nothing, as for any task not running."""
     return jobs.jobs_fail_stale(
-        OPTIMIZATION_JOB, idle_for=idle_for, error=STALE_ERROR, actor_label=STALE_SWEEP
+        OPTIMIZATION_JOB,
+        idle_for=idle_for,
+        error=STALE_ERROR,
+        actor_label=STALE_SWEEP,
+        also=lambda idle_since: Q(chunks__started_at__lt=idle_since, chunks__done_at__isnull=True),
     )
 
 

@@ -124,10 +124,28 @@ def test_the_sweep_fails_only_running_tasks(
         OptimizationTask.objects.filter(pk=other.pk).update(status=status)
         others[other.pk] = status
     OptimizationTask.objects.filter(pk=task.pk).update(status="running", updated_at=timezone.now())
+    task.chunks.filter(number=0).update(started_at=timezone.now())
     later = timezone.now() + STALE_AFTER + timedelta(minutes=1)
     assert sweep(django_capture_on_commit_callbacks, at=later) == [task.pk]
     statuses = dict(OptimizationTask.objects.filter(pk__in=others).values_list("pk", "status"))
     assert statuses == others
+
+
+def test_chunks_waiting_in_the_queue_never_make_a_task_stale(
+    task, pushes, django_capture_on_commit_callbacks
+):
+    # Chunk 0 is stored; the others wait behind long backtests on the shared queue.
+    assert run_chunks(task, django_capture_on_commit_callbacks, [0]) == [True]
+    task.refresh_from_db()
+    much_later = task.updated_at + 10 * STALE_AFTER
+    assert sweep(django_capture_on_commit_callbacks, at=much_later) == []
+    task.refresh_from_db()
+    assert task.status == "running"
+    rest = range(1, task.chunk_count)
+    with time_machine.travel(much_later, tick=False):
+        assert run_chunks(task, django_capture_on_commit_callbacks, rest) == [True] * len(rest)
+    task.refresh_from_db()
+    assert (task.status, task.progress) == ("done", 100)
 
 
 def test_no_live_chunk_can_be_stale():
