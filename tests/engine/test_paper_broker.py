@@ -185,6 +185,15 @@ def test_volume_caps_make_partial_fills_and_a_cancel_keeps_the_filled_part() -> 
     assert broker.on_candle(SYMBOL, candle(T0 + HOUR, "96", "97", "90", "91")) == ()
 
 
+def test_open_orders_stay_oldest_first_when_one_of_them_fills_in_part() -> None:
+    broker = broker_with(config=PaperConfig(max_volume_share=D("0.1")))
+    broker.place_order(request("buy", "limit", "96", qty="5", cid="o-1"))
+    broker.place_order(request("buy", "limit", "90", qty="5", cid="o-2"))
+    (fill,) = broker.on_candle(SYMBOL, candle(T0, "100", "105", "95", "102", v="20"))
+    assert fill.client_order_id == "o-1"
+    assert [order.client_order_id for order in broker.open_orders()] == ["o-1", "o-2"]
+
+
 def test_a_market_buy_larger_than_the_cash_fills_what_it_can_and_expires() -> None:
     broker = broker_with(usdt="250")
     broker.place_order(request("buy", "market", None, qty="3"))

@@ -185,8 +185,10 @@ class PaperBroker:
         return instrument.quote, ZERO
 
     def _store(self, order: Order) -> None:
-        self.orders.pop(order.client_order_id, None)
+        # Assigning an existing key keeps its place, so orders stay oldest first.
         self.orders[order.client_order_id] = order
+        if not order.status.is_final or len(self.orders) <= self.config.keep_closed:
+            return
         final = [cid for cid, o in self.orders.items() if o.status.is_final]
         for cid in final[: max(0, len(final) - self.config.keep_closed)]:
             del self.orders[cid]
