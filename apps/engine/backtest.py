@@ -163,7 +163,13 @@ def run_backtest(
     spec: StrategySpec, candles: CandleArrays, config: ExecutionConfig
 ) -> BacktestReport:
     entries, exits = signals(spec, candles)
-    result = simulate(candles, entries, exits, config)
+    return backtest_report(candles, simulate(candles, entries, exits, config), config.cash)
+
+
+def backtest_report(
+    candles: CandleArrays, result: SimResult, cash: float, market: Market = "spot"
+) -> BacktestReport:
+    """The report of any run (fast path, event path, futures) over `candles`."""
     drawdown = drawdown_curve(result.equity)
-    metrics = compute_metrics(candles, result, config.cash, drawdown)
-    return BacktestReport(metrics, candles, result.equity, drawdown, result)
+    metrics = compute_metrics(candles, result, cash, drawdown)
+    return BacktestReport(metrics, candles, result.equity, drawdown, result, market=market)

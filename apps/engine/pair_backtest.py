@@ -14,13 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from apps.engine.backtest import BacktestReport, Market, StrategySpec, run_backtest
+from apps.engine.backtest import (
+    BacktestReport,
+    Market,
+    StrategySpec,
+    backtest_report,
+    run_backtest,
+)
 from apps.engine.candles import CandleArrays
 from apps.engine.decide import build_strategy
 from apps.engine.event_book import EventConfig
-from apps.engine.events import EventResult, run_events
+from apps.engine.events import run_events
 from apps.engine.futures import FuturesConfig, run_futures
-from apps.engine.metrics import compute_metrics, drawdown_curve
 from apps.engine.simulator import SimulationConfigError
 from apps.engine.strategies.base import EventSpec
 from apps.engine.strategies.conditions import ConditionStrategy, OrderPlan
@@ -51,15 +56,6 @@ class PairSettings:
             self.futures.validate()
 
 
-def event_report(
-    candles: CandleArrays, result: EventResult, cash: float, market: Market = "spot"
-) -> BacktestReport:
-    """The report of an event-path run, built as `run_backtest` builds its own."""
-    drawdown = drawdown_curve(result.equity)
-    metrics = compute_metrics(candles, result, cash, drawdown)
-    return BacktestReport(metrics, candles, result.equity, drawdown, result, market=market)
-
-
 def run_pair_backtest(
     spec: StrategySpec | EventSpec, candles: CandleArrays, settings: PairSettings
 ) -> BacktestReport:
@@ -74,7 +70,7 @@ def run_pair_backtest(
         plan = OrderPlan(futures.direction, settings.order_type, settings.limit_offset)
         strategy = ConditionStrategy(spec, plan)
         result = run_futures(strategy, candles, settings.execution, futures)
-        return event_report(candles, result, cash, market="futures")
+        return backtest_report(candles, result, cash, market="futures")
     if isinstance(spec, StrategySpec) and settings.order_type == "market":
         return run_backtest(spec, candles, settings.execution.execution)
     if isinstance(spec, StrategySpec):
@@ -82,4 +78,4 @@ def run_pair_backtest(
         result = run_events(ConditionStrategy(spec, plan), candles, settings.execution)
     else:
         result = run_events(build_strategy(spec), candles, settings.execution)
-    return event_report(candles, result, cash)
+    return backtest_report(candles, result, cash)

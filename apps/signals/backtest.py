@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from apps.bots.models import Bot
-from apps.engine.backtest import BacktestReport
+from apps.engine.backtest import BacktestReport, backtest_report
 from apps.engine.event_book import EventConfig
 from apps.engine.events import run_events
-from apps.engine.pair_backtest import event_report
 from apps.engine.simulator import ExecutionConfig
 from apps.engine.strategies.recorded import RecordedSignal, RecordedSignalsStrategy
 from apps.market.selectors import candles_load
@@ -71,6 +70,6 @@ def signal_backtest_run(
         report = None
         if len(candles) and signals:
             result = run_events(RecordedSignalsStrategy(signals), candles, config)
-            report = event_report(candles, result, cash)
+            report = backtest_report(candles, result, cash)
         runs.append(SignalBacktest(symbol, len(signals), len(candles), report))
     return runs
