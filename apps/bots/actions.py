@@ -3,7 +3,6 @@ botcore's audited services (apps/bots/services/lifecycle.py) with the bot's late
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from apps.accounts.models import User
@@ -30,8 +29,7 @@ def _risk_resume(bot: Bot, run: BotRun, user: User) -> BotRun:
         run = lifecycle.run_risk_resume(run=run, acting_user=user)
     account = AccountRisk.objects.filter(account_id=bot.account_id).first()
     if account is not None and Stage(account.state.get("stage", Stage.ACTIVE)) != Stage.ACTIVE:
-        equity = run.equity_last or run.equity_start or Decimal(0)
-        lifecycle.account_risk_resume(account=bot.account, acting_user=user, equity=equity)
+        lifecycle.account_risk_resume(account=bot.account, acting_user=user)
     return run
 
 

@@ -3,7 +3,9 @@
 Every transition is one transaction with its `audit_record`. Positions live on the paper
 account (shared by its bots), so stopping with "close positions" places market sells of the
 bot's symbols; on paper they fill on the next candle, so the run stays STOPPING until the
-next tick sees no open order of the run left (`bot_run_stop_finish`), then STOPPED.
+next tick sees no open order of the run left (`bot_run_stop_finish`), then STOPPED. When no
+candle will come (a signal bot, a replay that ran out of candles) they fill at once at the
+last price the bot saw, and the run is STOPPED at once.
 
 Kill switches: `bot_kill` stops one bot closing its positions; `user_panic` engages the
 owner's switch (the risk layer then refuses every intent of their bots) and kills each of
@@ -23,7 +25,17 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.bots import engine_state, execution, feeds
-from apps.bots.models import AccountRisk, Bot, BotLog, BotOrder, BotRun, KillSwitch, Tick
+from apps.bots.models import (
+    AccountRisk,
+    Bot,
+    BotLog,
+    BotOrder,
+    BotRun,
+    KillSwitch,
+    PaperBook,
+    Tick,
+)
+from apps.bots.selectors import bot_marks
 from apps.common.errors import ApplicationError
 from apps.common.logging import redact
 from apps.engine.clock import FixedClock
@@ -167,22 +179,46 @@ def bot_run_stop(
     ) as broker:
         _cancel_open(run, broker)
         placed = _flatten(run, broker, now) if close_positions else []
-        if placed and run.bot.kind == Bot.Kind.SIGNAL:
-            _fill_signal_exits(run, broker, placed, now)
+        if placed and not _candle_ahead(run, now):
+            _fill_exits_now(run, broker, placed, clock.now())
         if not run.orders.filter(status__in=BotOrder.OPEN_STATUSES).exists():
             _stopped(run, acting_user)
     return run
 
 
-def _fill_signal_exits(run: BotRun, broker: Any, placed: list[BotOrder], now: datetime) -> None:
-    """A signal bot has no candle schedule: its exits fill now at the last price it traded."""
-    account = run.bot.account
+def _candle_ahead(run: BotRun, now: datetime) -> bool:
+    """Whether a tick will still come to fill the stop's sells: never for a signal bot (no
+    candle schedule) nor for a replay that ran out of candles."""
+    bot = run.bot
+    if bot.kind == Bot.Kind.SIGNAL:
+        return False
+    return bot.feed != Bot.Feed.REPLAY or feeds.next_candle(bot, run, now) is not feeds.REPLAY_OVER
+
+
+def _fill_exits_now(run: BotRun, broker: Any, placed: list[BotOrder], at: datetime) -> None:
+    """Fill the stop's sells at once at the last price the bot saw (its last candle's
+    close, else the account's last fill of the symbol), and book their P&L on the run."""
+    bot = run.bot
+    marks = bot_marks(bot=bot, run=run)
+    realized = broker.ledger.realized
     for symbol in {order.symbol for order in placed}:
-        price = execution.last_fill_price(account=account, symbol=symbol)
+        price = marks.get(symbol)
         if price is not None:
             execution.paper_fill_now(
-                account=account, broker=broker, symbol=symbol, price=price, at=now
+                account=bot.account, broker=broker, symbol=symbol, price=price, at=at
             )
+    if bot.kind == Bot.Kind.SIGNAL:
+        return  # a signal run keeps no P&L of its own (its alerts' fills are the record)
+    run.realized_pnl += broker.ledger.realized - realized
+    held = engine_state.held_marks(broker.ledger)
+    view = engine_state.bot_account_view(
+        execution.account_snapshot(broker=broker, marks={**held, **marks}),
+        symbols=list(bot.symbols),
+        baseline=engine_state.run_baseline(run),
+        capital_limit=bot.capital_limit,
+    )
+    run.equity_last = view.equity
+    run.save(update_fields=["realized_pnl", "equity_last", "updated_at"])
 
 
 def _cancel_open(run: BotRun, broker: Any) -> None:
@@ -379,8 +415,12 @@ def run_risk_resume(*, run: BotRun, acting_user: Any) -> BotRun:
 
 
 @transaction.atomic
-def account_risk_resume(*, account: Any, acting_user: Any, equity: Decimal) -> None:
-    """The account-wide stage back to ACTIVE (every bot of the account trades again)."""
+def account_risk_resume(*, account: Any, acting_user: Any) -> None:
+    """The account-wide stage back to ACTIVE (every bot of the account trades again), its
+    peak and day-start equity restarting at the whole account's equity, as the tick
+    observes it (not one bot's share, or the next tick would see a jump or a breach)."""
+    # The book first, then the risk row: the order a tick takes them in.
+    equity = _account_equity(account)
     row, _ = AccountRisk.objects.select_for_update().get_or_create(account=account)
     state = engine_state.risk_state_load(row.state)
     row.state = risk_resume(state, equity=equity).to_dict()
@@ -390,5 +430,21 @@ def account_risk_resume(*, account: Any, acting_user: Any, equity: Decimal) -> N
         actor=acting_user,
         owner=account.owner,
         target=account,
-        data={"stage_before": state.stage.value},
+        data={"stage_before": state.stage.value, "equity": str(equity)},
     )
+
+
+def _account_equity(account: Any) -> Decimal:
+    """The paper account's equity in its book's quote, each holding marked at the
+    account's last fill of it (at its cost when it has none)."""
+    quote = PaperBook.objects.filter(account=account).values_list("quote", flat=True).first()
+    if quote is None:
+        return Decimal(0)  # never traded: no bot of it was ever observed
+    with execution.account_broker(
+        account=account, clock=FixedClock(timezone.now()), quote=quote
+    ) as broker:
+        marks = engine_state.held_marks(broker.ledger)
+        for symbol in marks:
+            price = execution.last_fill_price(account=account, symbol=symbol)
+            marks[symbol] = marks[symbol] if price is None else price
+        return execution.account_snapshot(broker=broker, marks=marks).equity

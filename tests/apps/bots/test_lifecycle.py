@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 
 from apps.audit.models import AuditEvent
-from apps.bots.models import BotOrder, BotRun, KillSwitch, PaperBook
+from apps.bots.actions import bot_action_run
+from apps.bots.models import AccountRisk, BotFill, BotOrder, BotRun, KillSwitch, PaperBook
 from apps.bots.schedule import bots_schedule
 from apps.bots.services.lifecycle import (
     bot_kill,
@@ -21,7 +22,8 @@ from apps.bots.services.lifecycle import (
 from apps.bots.tick import bot_tick_run
 from apps.common.errors import ApplicationError
 from apps.engine.risk import RiskState, Stage
-from tests.apps.bots.conftest import HOUR, START, replay_bot, script_version
+from apps.market.models import Candle
+from tests.apps.bots.conftest import HOUR, START, paper_account, replay_bot, script_version
 
 BUY_ONCE = (
     "def main(sdk, params):\n"
@@ -126,6 +128,29 @@ def test_a_replay_that_runs_out_of_candles_is_done(alice, btc_hours):
     assert run.status == "DONE" and events(run)[-1] == "bots.run_done"
 
 
+def test_a_stop_after_the_replay_ran_out_flattens_at_the_last_close(alice, btc_hours):
+    bot = replay_bot(alice, script_version(alice, BUY_ONCE))
+    bot.replay_start = START.replace(year=2021, month=6, day=9, hour=21)  # 3 candles left
+    bot.save()
+    run = bot_run_start(bot=bot, acting_user=alice)
+    for k in range(3):
+        assert bot_tick_run(run_id=run.pk, candle_time=bot.replay_start + HOUR * k) == "done"
+    assert btc_held(bot.account) > 0
+    run = bot_run_stop(run=run, acting_user=alice, close_positions=True)
+    assert run.status == "STOPPED" and btc_held(bot.account) == 0
+    sell = BotOrder.objects.get(run=run, side="sell")
+    last = Candle.objects.get(
+        series__symbol="BTC/USDT", series__timeframe="1h", open_time=bot.replay_start + HOUR * 2
+    )
+    fill = BotFill.objects.get(order=sell)
+    assert sell.status == "FILLED" and abs(fill.price / Decimal(str(last.close)) - 1) < Decimal(
+        "0.01"
+    )
+    run.refresh_from_db()
+    assert run.realized_pnl != 0 and run.ended_at is not None
+    assert events(run) == ["bots.run_started", "bots.run_stopping", "bots.run_stopped"]
+
+
 def test_a_halted_run_resumes_only_by_an_explicit_action(alice, holding_run):
     halted = RiskState(stage=Stage.HALTED)
     BotRun.objects.filter(pk=holding_run.pk).update(risk_state=halted.to_dict())
@@ -136,3 +161,19 @@ def test_a_halted_run_resumes_only_by_an_explicit_action(alice, holding_run):
     assert RiskState.from_dict(run.risk_state).stage is Stage.ACTIVE
     resumed = AuditEvent.objects.get(event_type="bots.risk_resumed", target_id=str(run.pk))
     assert resumed.data["stage_before"] == "HALTED"
+
+
+def test_an_account_resume_restarts_from_the_accounts_equity_not_one_bots(alice, btc_hours):
+    account = paper_account(alice, usdt="10000")
+    small = replay_bot(alice, script_version(alice, BUY_ONCE), account=account, name="Small")
+    small.capital_limit = Decimal(1000)
+    small.save()
+    run = bot_run_start(bot=small, acting_user=alice)
+    assert run.equity_start == Decimal(1000)
+    AccountRisk.objects.update_or_create(
+        account=account, defaults={"state": RiskState(stage=Stage.HALTED).to_dict()}
+    )
+    bot_action_run(bot=small, user=alice, action="risk-resume")
+    state = RiskState.from_dict(AccountRisk.objects.get(account=account).state)
+    assert state.stage is Stage.ACTIVE
+    assert state.peak_equity == state.day_start_equity == Decimal(10000)
