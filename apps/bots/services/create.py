@@ -17,9 +17,11 @@ from django.db import transaction
 
 from apps.accounts.models import User
 from apps.audit.services import audit_record
+from apps.bots import engine_state
 from apps.bots.models import Bot, BotRun, RiskProfileName
 from apps.common.errors import ApplicationError, InputInvalid
 from apps.common.services import model_update
+from apps.engine.decide import build_strategy
 from apps.engine.risk import RiskConfigError, risk_profile
 from apps.engine.timeframes import TimeframeError, parse_timeframe
 from apps.exchanges.models import ExchangeAccount
@@ -85,6 +87,27 @@ def _version(check: _Checker, *, kind: str, version_id: int | None) -> StrategyV
     if version is None:
         check.refuse("strategy_version_id", f"Strategy version {version_id} not found.")
     return version
+
+
+def _runnable(check: _Checker, version: StrategyVersion | None, params: Any) -> None:
+    """The bot engine must accept the version, and then with the bot's parameters, before
+    anything is written: otherwise the bot would only fail on its first tick."""
+    if version is None or not isinstance(params, dict):
+        return
+    for field, overrides in (("strategy_version_id", {}), ("params", params)):
+        try:
+            spec = engine_state.bot_strategy_spec(Bot(strategy_version=version, params=overrides))
+            if spec is not None:  # a script runs in the sandbox, checked by its version
+                build_strategy(spec)
+        except (ValueError, TypeError, KeyError) as exc:
+            if field == "params":
+                check.refuse("params", f"The strategy refuses these parameters: {exc}.")
+            else:
+                check.refuse(
+                    "strategy_version_id",
+                    f"Strategy version {version.pk} ({version}) cannot run as a bot: {exc}.",
+                )
+            return
 
 
 def _account(check: _Checker, *, account_id: int | None) -> ExchangeAccount | None:
@@ -246,6 +269,7 @@ def _cleaned(owner: User, values: dict[str, Any], *, bot: Bot | None = None) -> 
     data["strategy_version"] = _version(
         check, kind=data["kind"], version_id=data.pop("strategy_version_id")
     )
+    _runnable(check, data["strategy_version"], data["params"])
     data["account"] = _account(check, account_id=data.pop("account_id"))
     data["symbols"] = _symbols(check, data["symbols"])
     data["timeframe"] = _timeframe(check, str(data["timeframe"]))

@@ -7,10 +7,11 @@ from decimal import Decimal
 import pytest
 
 from apps.audit.models import AuditEvent
-from apps.bots.models import Bot
+from apps.bots.models import Bot, BotRun
 from apps.bots.services.create import REPLAY_DEFAULT_CANDLES, BotQuotaExceeded, bot_update
 from apps.common.errors import ApplicationError, InputInvalid
 from apps.exchanges.models import ExchangeAccount
+from apps.strategies.models import StrategyVersion
 from tests.apps.bots.conftest import (
     REPLAY_FROM,
     make_bot,
@@ -162,3 +163,39 @@ def test_update_refuses_while_a_run_is_active(alice, alice_version, alice_accoun
 
     with pytest.raises(ApplicationError, match="Stop the bot"):
         bot_update(bot=bot, acting_user=alice, name="Renamed")
+
+
+def _unrunnable_version(owner, version):
+    """A template version whose template the bot engine does not know (an engine from
+    before a template was withdrawn, or a hand-made row)."""
+    return StrategyVersion.objects.create(
+        strategy=version.strategy,
+        number=version.number + 1,
+        template="pair_spread",
+        params={},
+        entry=None,
+        exit=None,
+        content_hash="0" * 64,
+        created_by=owner,
+    )
+
+
+def test_a_version_the_bot_engine_refuses_names_the_field(
+    alice, alice_version, alice_account, candles
+):
+    version = _unrunnable_version(alice, alice_version)
+    problems = _refused(make_bot, owner=alice, version=version, account=alice_account)
+
+    assert "cannot run as a bot" in problems["strategy_version_id"]
+    assert not BotRun.objects.exists()
+
+
+def test_parameters_the_strategy_refuses_name_the_params_field(
+    alice, alice_version, alice_account, candles
+):
+    problems = _refused(
+        make_bot, owner=alice, version=alice_version, account=alice_account,
+        params={"fast": "quick"},
+    )  # fmt: skip
+
+    assert "params" in problems and "strategy_version_id" not in problems
