@@ -129,3 +129,20 @@ def test_an_action_the_state_refuses_is_a_409(api, alice, candles):
 
     assert response.status_code == 409
     assert response.json() == {"detail": "The bot is not running."}
+
+
+def test_the_bot_list_costs_the_same_queries_for_2_or_10_bots(
+    api, django_assert_max_num_queries, alice, alice_version, alice_account, candles
+):
+    def grow_to(count: int) -> None:
+        for index in range(Bot.objects.filter(owner=alice).count(), count):
+            bot = make_bot(alice, alice_version, alice_account, name=f"Bot {index}")
+            BotRun.objects.create(bot=bot, status=BotRun.Status.STOPPED)
+
+    grow_to(2)
+    with django_assert_max_num_queries(8) as two:
+        assert len(api.get("/api/bots/").json()["results"]) == 2
+    grow_to(10)
+    with django_assert_max_num_queries(len(two.captured_queries)):
+        listed = api.get("/api/bots/").json()["results"]
+    assert len(listed) == 10 and all(bot["run"]["status"] == "STOPPED" for bot in listed)
