@@ -1,9 +1,10 @@
 """Writes for signal bots: create one (a `Bot` with kind="signal", its running `BotRun` and
 its `SignalSource`), rotate its secrets, change its delivery rules.
 
-The lead folds `signal_bot_create` into botui's `bot_create(kind="signal", ...)` once both
-are on main; until then this is the minimal version. Secrets are returned once, to be
-shown once; only their hashes are stored.
+A signal bot is a bot: `bot_create(kind="signal")` checks it like any other (its name, a
+paper account of the owner, the symbols and their one quote, the risk profile, the
+per-user bot ceiling) and `bot_run_start` starts it (the kill switches, its resolved
+limits). Secrets are returned once, to be shown once; only their hashes are stored.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit.services import audit_record
-from apps.bots.models import Bot, BotRun, RiskProfileName
-from apps.common.errors import InputInvalid
-from apps.engine.risk import RiskConfigError, risk_profile
-from apps.exchanges.models import ExchangeAccount
+from apps.bots.models import Bot, RiskProfileName
+from apps.bots.services.create import LIMIT_FIELDS, bot_create
+from apps.bots.services.lifecycle import bot_run_start
+from apps.common.errors import ApplicationError, InputInvalid
 from apps.signals import secrets
 from apps.signals.models import SignalSource, SizeMode
 from apps.signals.parsing import PayloadInvalid, ticker_symbol
 
-MAX_SYMBOLS = 50
+# bot_create's field names as the signal bot's form and API call them.
+FIELD_NAMES = {"account_id": "account"}
 
 
 @dataclass(frozen=True)
@@ -48,27 +50,13 @@ class Secrets:
     passphrase: str
 
 
+@transaction.atomic
 def signal_bot_create(*, owner: User, data: SignalBotInput) -> tuple[Bot, Secrets]:
-    name = data.name.strip()
+    """The bot (bot_create), its source and its running run (bot_run_start), or nothing:
+    InputInvalid lists every problem of the bot's and the source's settings at once;
+    BotQuotaExceeded at the owner's bot ceiling."""
     problems: list[tuple[str, str]] = []
-    if not name:
-        problems.append(("name", "Give the bot a name."))
-    account = ExchangeAccount.objects.filter(pk=data.account_id, owner=owner).first()
-    if account is None:
-        problems.append(("account", "Choose one of your exchange accounts."))
-    elif account.mode != ExchangeAccount.Mode.PAPER:
-        problems.append(("account", "Signal bots trade paper accounts until live trading lands."))
     symbols = _symbols(data.symbols, problems)
-    overrides = data.risk_overrides or {}
-    try:
-        risk_profile(data.risk_profile, **overrides)
-    except RiskConfigError as error:
-        problems.append(
-            (
-                f"risk_overrides.{error.field}" if error.field in overrides else "risk_profile",
-                str(error),
-            )
-        )
     _check_size(data.size_mode, data.size_value, problems)
     passphrase = data.passphrase.strip() or secrets.passphrase_new()
     if len(passphrase) < secrets.MIN_PASSPHRASE_LENGTH:
@@ -78,53 +66,73 @@ def signal_bot_create(*, owner: User, data: SignalBotInput) -> tuple[Bot, Secret
                 f"Use at least {secrets.MIN_PASSPHRASE_LENGTH} characters, or leave it empty.",
             )
         )
+    overrides = dict(data.risk_overrides or {})
+    # A signal bot's API takes every risk value as an override; a bot keeps these two
+    # in fields of their own.
+    launch = {name: overrides.pop(name) for name in LIMIT_FIELDS if name in overrides}
+    try:
+        bot = bot_create(
+            owner=owner,
+            name=data.name,
+            kind=Bot.Kind.SIGNAL,
+            strategy_version_id=None,
+            account_id=data.account_id,
+            symbols=symbols,
+            timeframe="1m",
+            risk_profile=data.risk_profile,
+            risk_overrides=overrides,
+            **launch,
+        )
+    except InputInvalid as error:
+        problems += _renamed(error.problems, reported={_base(path) for path, _ in problems})
+    except IntegrityError:  # a concurrent create of the same name
+        problems.append(("name", "You already have a bot with this name."))
     if problems:
-        raise InputInvalid(problems)
-    assert account is not None
+        raise InputInvalid(problems)  # rolls back the bot, if bot_create made it
+    try:
+        run = bot_run_start(bot=bot, acting_user=owner)
+    except ApplicationError as error:
+        raise InputInvalid([(FIELD_NAMES.get(error.field or "", ""), error.message)]) from None
     token = secrets.token_new()
     salt = secrets.salt_new()
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            bot = Bot.objects.create(
-                owner=owner,
-                name=name,
-                kind=Bot.Kind.SIGNAL,
-                account=account,
-                symbols=symbols,
-                timeframe="1m",
-                risk_profile=data.risk_profile,
-                risk_overrides=overrides,
-            )
-            run = BotRun.objects.create(bot=bot, status=BotRun.Status.RUNNING, started_at=now)
-            SignalSource.objects.create(
-                bot=bot,
-                token_hash=secrets.token_hash(token),
-                token_rotated_at=now,
-                passphrase_salt=salt,
-                passphrase_hash=secrets.passphrase_hash(passphrase, salt),
-                ip_allowlist=list(data.ip_allowlist),
-                size_mode=data.size_mode,
-                size_value=data.size_value if data.size_mode != SizeMode.PROFILE else None,
-            )
-            audit_record(
-                event_type="signals.bot.created",
-                actor=owner,
-                owner=owner,
-                target=bot,
-                data={
-                    "name": name,
-                    "account": account.pk,
-                    "symbols": symbols,
-                    "risk_profile": data.risk_profile,
-                    "risk_overrides": overrides,
-                    "run": run.pk,
-                    "ip_allowlist": list(data.ip_allowlist),
-                },
-            )
-    except IntegrityError:
-        raise InputInvalid([("name", "You already have a bot with this name.")]) from None
+    SignalSource.objects.create(
+        bot=bot,
+        token_hash=secrets.token_hash(token),
+        token_rotated_at=timezone.now(),
+        passphrase_salt=salt,
+        passphrase_hash=secrets.passphrase_hash(passphrase, salt),
+        ip_allowlist=list(data.ip_allowlist),
+        size_mode=data.size_mode,
+        size_value=data.size_value if data.size_mode != SizeMode.PROFILE else None,
+    )
+    audit_record(
+        event_type="signals.bot.created",
+        actor=owner,
+        owner=owner,
+        target=bot,
+        data={
+            "name": bot.name,
+            "account": bot.account_id,
+            "symbols": bot.symbols,
+            "risk_profile": bot.risk_profile,
+            "risk_overrides": bot.risk_overrides,
+            "run": run.pk,
+            "ip_allowlist": list(data.ip_allowlist),
+        },
+    )
     return bot, Secrets(token, passphrase)
+
+
+def _base(path: str) -> str:
+    """The form field a problem path belongs to: symbols[2] and symbols -> symbols."""
+    return path.split("[")[0].split(".")[0]
+
+
+def _renamed(problems: list[tuple[str, str]], *, reported: set[str]) -> list[tuple[str, str]]:
+    """bot_create's problems in the signal form's names, without a second message for a
+    field this service already refused (unparsable tickers leave bot_create no symbols)."""
+    renamed = [(FIELD_NAMES.get(path, path), message) for path, message in problems]
+    return [(path, message) for path, message in renamed if _base(path) not in reported]
 
 
 def _symbols(raw: list[str], problems: list[tuple[str, str]]) -> list[str]:
@@ -139,11 +147,7 @@ def _symbols(raw: list[str], problems: list[tuple[str, str]]) -> list[str]:
             continue
         if symbol not in symbols:
             symbols.append(symbol)
-    if not symbols and not problems:
-        problems.append(("symbols", "Whitelist at least one symbol, e.g. BTC/USDT."))
-    if len(symbols) > MAX_SYMBOLS:
-        problems.append(("symbols", f"At most {MAX_SYMBOLS} symbols."))
-    return symbols
+    return symbols  # bot_create refuses none, too many, or more than one quote
 
 
 def _check_size(mode: str, value: Decimal | None, problems: list[tuple[str, str]]) -> None:

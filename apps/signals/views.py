@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.accounts.client_ip import client_ip_address
 from apps.bots.models import Bot
+from apps.bots.services.create import BotQuotaExceeded
 from apps.common.errors import InputInvalid
 from apps.common.timefmt import utc_text
 from apps.signals.backtest import SignalBacktest, signal_backtest_run
@@ -60,7 +61,7 @@ def tradingview_hook(request: HttpRequest, hook_token: str) -> HttpResponse:
         token=hook_token,
         body=body,
         content_type=request.content_type or "",
-        source_ip=client_ip_address(request, proxy_count=settings.SIGNALS_TRUSTED_PROXY_COUNT),
+        source_ip=client_ip_address(request),
         received_at=received_at,
     )
     # Under ASGI every request's sync code runs on its own thread with its own database
@@ -93,6 +94,8 @@ def signal_bot_create_view(request: HttpRequest) -> HttpResponse:
             for path, message in error.problems:
                 name = path.split("[")[0].split(".")[0]
                 form.add_error(name if name in form.fields else None, message)
+        except BotQuotaExceeded as error:
+            form.add_error(None, error.message)
         else:
             # The secrets exist only in this response: rendered once, never stored.
             return _detail(request, bot, secrets=secrets, status=201)

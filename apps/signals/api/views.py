@@ -7,7 +7,7 @@ import hashlib
 from decimal import Decimal
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -16,6 +16,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from apps.bots.models import Bot, RiskProfileName
+from apps.bots.services.create import BotQuotaExceeded
 from apps.common.api import invalid_response
 from apps.common.errors import InputInvalid
 from apps.signals.models import SizeMode, WebhookEvent
@@ -133,7 +134,14 @@ class SignalBotListApi(APIView):
         page = paginator.paginate_queryset(signal_bot_list_for_user(user=request.user), request)
         return paginator.get_paginated_response(SignalBotSerializer(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: SecretsSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: SecretsSerializer,
+            400: OpenApiResponse(description="bad input: each field path with its messages"),
+            429: OpenApiResponse(description="your bot limit is reached"),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -155,6 +163,8 @@ class SignalBotListApi(APIView):
             )
         except InputInvalid as error:
             return invalid_response(error)
+        except BotQuotaExceeded as error:
+            return Response({"detail": error.message}, status=status.HTTP_429_TOO_MANY_REQUESTS)
         body = {"bot": SignalBotSerializer(bot).data, **_secrets(request, secrets)}
         return Response(body, status=status.HTTP_201_CREATED)
 

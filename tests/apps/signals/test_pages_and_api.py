@@ -189,3 +189,44 @@ def test_size_defaults_are_validated(alice, paper):
             ),
         )
     assert error.value.field == "size_value"
+
+
+def test_the_api_answers_429_at_the_bot_ceiling_and_writes_nothing(alice, alice_client, paper):
+    alice.max_bots = 1
+    alice.save(update_fields=["max_bots"])
+    make_signal_bot(alice, account=paper)
+    response = alice_client.post(
+        reverse("api-signal-bot-list"),
+        {"name": "One too many", "account": paper.pk, "symbols": ["BTC/USDT"]},
+        content_type="application/json",
+    )
+    assert response.status_code == 429 and "limit of 1 bots" in response.json()["detail"]
+    assert Bot.objects.filter(owner=alice).count() == 1
+    page = create(alice_client, paper, name="From the page")
+    assert page.status_code == 200 and b"limit of 1 bots" in page.content
+    assert Bot.objects.filter(owner=alice).count() == 1
+
+
+def test_no_signal_bot_starts_while_the_kill_switch_is_engaged(alice, alice_client, paper):
+    from apps.bots.services.lifecycle import user_panic
+
+    user_panic(user=alice, acting_user=alice, reason="test")
+    page = create(alice_client, paper)
+    assert page.status_code == 200 and b"kill switch is engaged" in page.content
+    assert not Bot.objects.exists() and not BotRun.objects.exists()
+
+
+def test_symbols_in_two_quotes_are_refused_with_the_other_problems(alice_client, paper):
+    page = create(alice_client, paper, symbols="BTC/USDT, ETH/BTC", size_value="")
+    assert page.status_code == 200 and not Bot.objects.exists()
+    assert b'id="error-symbols"' in page.content and b'id="error-size_value"' in page.content
+    assert b"one quote currency" in page.content
+
+
+def test_a_created_signal_bot_runs_with_its_resolved_limits(alice_client, paper):
+    assert create(alice_client, paper).status_code == 201
+    run = BotRun.objects.get(bot__kind="signal")
+    assert run.limits["whitelist"] == ["BTC/USDT", "ETH/USDT"]
+    assert run.equity_start is not None and run.next_due_at is None
+    events = AuditEvent.objects.filter(target_id=str(run.bot_id)).values_list("event_type")
+    assert {"bot.created", "signals.bot.created"} <= {event for (event,) in events}
