@@ -145,6 +145,8 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 # Only a trusted reverse proxy may set X-Forwarded-For; count its hops here (0 = none).
+# The one setting for every client IP: logins (axes), the audit trail and the webhooks'
+# IP allowlist (apps.accounts.client_ip).
 AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
@@ -318,6 +320,4 @@ SIGNALS_RATE_LIMIT_PER_MINUTE = env.int("SIGNALS_RATE_LIMIT_PER_MINUTE", default
 SIGNALS_MAX_BODY_BYTES = 1024 * 1024
 # Webhook deliveries handled at once per web process (each holds a database connection).
 SIGNALS_HOOK_CONCURRENCY = env.int("SIGNALS_HOOK_CONCURRENCY", default=8)
-# How many reverse proxies append to X-Forwarded-For in front of the webhook (0: none,
-# the socket peer is the sender).
-SIGNALS_TRUSTED_PROXY_COUNT = env.int("SIGNALS_TRUSTED_PROXY_COUNT", default=0)
+# The webhook's sender address comes from the one proxy count, AXES_IPWARE_PROXY_COUNT.

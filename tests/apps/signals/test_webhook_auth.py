@@ -128,7 +128,7 @@ def test_forwarded_for_counts_only_behind_a_trusted_proxy(client, alice, setting
     _bot, secrets = make_signal_bot(alice, ip_allowlist=TRADINGVIEW_IPS)
     spoofed = {"REMOTE_ADDR": "10.1.2.3", "HTTP_X_FORWARDED_FOR": TRADINGVIEW_IPS[1]}
     assert post_alert(client, secrets.token, alert(), **spoofed).status_code == 403
-    settings.SIGNALS_TRUSTED_PROXY_COUNT = 1
+    settings.AXES_IPWARE_PROXY_COUNT = 1
     assert post_alert(client, secrets.token, alert(), **spoofed).status_code == 200
 
 
