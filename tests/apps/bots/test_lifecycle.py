@@ -114,27 +114,29 @@ def test_kill_and_panic_flatten_and_stop(alice, holding_run, btc_hours):
     assert bot_kill(bot=holding_run.bot, acting_user=alice) is None
 
 
-def test_a_replay_that_runs_out_of_candles_is_done(alice, btc_hours):
+@pytest.fixture
+def replayed_to_the_end(alice, btc_hours):
+    """A running bot that ticked the replay's last 3 candles (bought on the first)."""
     bot = replay_bot(alice, script_version(alice, BUY_ONCE))
-    bot.replay_start = START.replace(year=2021, month=6, day=9, hour=21)  # 3 candles left
+    bot.replay_start = START.replace(year=2021, month=6, day=9, hour=21)
     bot.save()
     run = bot_run_start(bot=bot, acting_user=alice)
     for k in range(3):
         assert bot_tick_run(run_id=run.pk, candle_time=bot.replay_start + HOUR * k) == "done"
     run.refresh_from_db()
+    return run
+
+
+def test_a_replay_that_runs_out_of_candles_is_done(replayed_to_the_end):
+    run = replayed_to_the_end
     later = run.replay_anchor + timedelta(hours=1)
     assert bots_schedule(now=later, enqueue=lambda *a: pytest.fail("nothing is left")) == 0
     run.refresh_from_db()
     assert run.status == "DONE" and events(run)[-1] == "bots.run_done"
 
 
-def test_a_stop_after_the_replay_ran_out_flattens_at_the_last_close(alice, btc_hours):
-    bot = replay_bot(alice, script_version(alice, BUY_ONCE))
-    bot.replay_start = START.replace(year=2021, month=6, day=9, hour=21)  # 3 candles left
-    bot.save()
-    run = bot_run_start(bot=bot, acting_user=alice)
-    for k in range(3):
-        assert bot_tick_run(run_id=run.pk, candle_time=bot.replay_start + HOUR * k) == "done"
+def test_a_stop_after_the_replay_ran_out_flattens_at_the_last_close(alice, replayed_to_the_end):
+    run, bot = replayed_to_the_end, replayed_to_the_end.bot
     assert btc_held(bot.account) > 0
     run = bot_run_stop(run=run, acting_user=alice, close_positions=True)
     assert run.status == "STOPPED" and btc_held(bot.account) == 0
