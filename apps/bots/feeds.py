@@ -13,7 +13,8 @@ Bot.replay_seconds_per_candle`. The window never reaches before `replay_start`, 
 replay sees exactly what a backtest from that start sees. Stored candles never change,
 so windows are cached in the worker process.
 
-Live: ccxt `fetch_ohlcv` polling through `ccxt_live.fetch_ohlcv_page`, one request per
+Live: ccxt `fetch_ohlcv` polling through `ccxt_live.fetch_ohlcv_page`, paged as downloads
+are (`market.download.ohlcv_pages`), one request per
 (exchange, symbol, timeframe, candle) shared by every bot through the cache, and every
 request behind a Redis rate limiter shared by all workers (`rate_limit_wait`).
 """
@@ -35,6 +36,7 @@ from apps.engine.brokers import ccxt_live
 from apps.engine.candles import CandleArrays
 from apps.engine.timeframes import parse_timeframe
 from apps.exchanges.clients import client_spec, exchange_client
+from apps.market.download import PAGE_LIMIT, ohlcv_arrays, ohlcv_pages
 from apps.market.models import Candle as StoredCandle
 from apps.market.selectors import candles_load
 
@@ -160,44 +162,40 @@ def _live(
     if rows is None:
         rows = _fetch(exchange, symbol, timeframe, start, last)
         cache.set(key, rows, timeout=int((last - start).total_seconds()) or 60)
-    return _arrays(rows)
+    return ohlcv_arrays(rows)
 
 
 def _fetch(
     exchange: str, symbol: str, timeframe: str, start: datetime, last: datetime
 ) -> list[ccxt_live.OhlcvRow]:
-    since_ms, until_ms = _ms(start), _ms(last)
     rows: list[ccxt_live.OhlcvRow] = []
     spec = client_spec(
         exchange=exchange, mode="live", api_key=None, api_secret=None, passphrase=None
     )
     try:
         with exchange_client(spec) as client:
-            while since_ms <= until_ms:
+
+            def fetch(since_ms: int, until_ms: int) -> list[ccxt_live.OhlcvRow]:
                 rate_limit_wait(f"ohlcv:{exchange}")
-                page = ccxt_live.fetch_ohlcv_page(
+                return ccxt_live.fetch_ohlcv_page(
                     client,
                     symbol=symbol,
                     timeframe=timeframe,
                     since_ms=since_ms,
                     until_ms=until_ms,
-                    limit=1000,
+                    limit=PAGE_LIMIT,
                 )
-                if not page:
-                    break
-                rows.extend(page)
-                since_ms = page[-1][0] + 1
+
+            step_ms = parse_timeframe(timeframe).seconds * 1000
+            for page in ohlcv_pages(
+                since_ms=_ms(start), end_ms=_ms(last) + 1, step_ms=step_ms, fetch=fetch
+            ):
+                rows.extend(page.rows)
     except (ccxt_live.ExchangeRateLimitedError, ccxt_live.ExchangeUnavailableError) as exc:
         raise FeedUnavailable(str(exc)) from None
     except ccxt_live.BrokerError as exc:
         raise FeedError(str(exc)) from None
     return rows
-
-
-def _arrays(rows: list[ccxt_live.OhlcvRow]) -> CandleArrays:
-    table = np.array(rows, dtype=np.float64).reshape(-1, 6)
-    times = table[:, 0].astype(np.int64).astype("datetime64[ms]").astype("datetime64[ns]")
-    return CandleArrays(times, *(table[:, i].copy() for i in range(1, 6)))
 
 
 def _ms(moment: datetime) -> int:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -229,9 +230,14 @@ def _run(download: CandleDownload) -> None:
         exchange=download.exchange, mode="live", api_key=None, api_secret=None, passphrase=None
     )
     with exchange_client(spec) as client:
-        while since < end_ms:
-            until = min(since + PAGE_LIMIT * step, end_ms) - 1
-            rows = _fetch(client, download, since=since, until=until)
+        pages = ohlcv_pages(
+            since_ms=since,
+            end_ms=end_ms,
+            step_ms=step,
+            fetch=lambda first, last: _fetch(client, download, since=first, until=last),
+        )
+        for page in pages:
+            rows = page.rows
             download.pages += 1
             now_ms = int(time.time() * 1000)
             closed = [row for row in rows if row[0] + step <= now_ms]
@@ -240,7 +246,7 @@ def _run(download: CandleDownload) -> None:
                     exchange=download.exchange,
                     symbol=download.symbol,
                     timeframe=download.timeframe,
-                    candles=_arrays(closed),
+                    candles=ohlcv_arrays(closed),
                     source=f"ccxt:{download.exchange}",
                     acting_user=download.owner,
                     event_type="market.candles_downloaded",
@@ -249,10 +255,8 @@ def _run(download: CandleDownload) -> None:
                 download.candles_stored += result.inserted
             if len(closed) < len(rows):
                 break  # the candle still forming: nothing later is closed either
-            # A full page may stop short of its window (an exchange with a smaller cap).
-            since = rows[-1][0] + step if len(rows) >= PAGE_LIMIT else until + 1
             download.progress = round(
-                100 * (min(since, end_ms) - start_ms) / (end_ms - start_ms), 1
+                100 * (min(page.next_since, end_ms) - start_ms) / (end_ms - start_ms), 1
             )
             CandleDownload.objects.filter(pk=download.pk).update(
                 pages=download.pages,
@@ -278,6 +282,35 @@ def _run(download: CandleDownload) -> None:
     download.gaps_found = len(download.gaps)
     download.progress = 100.0
     _finish(download, status=CandleDownload.Status.DONE, error="")
+
+
+@dataclass(frozen=True)
+class OhlcvPage:
+    rows: list[ccxt_live.OhlcvRow]
+    next_since: int  # ms: where the next page starts
+
+
+def ohlcv_pages(
+    *,
+    since_ms: int,
+    end_ms: int,
+    step_ms: int,
+    fetch: Callable[[int, int], list[ccxt_live.OhlcvRow]],
+) -> Iterator[OhlcvPage]:
+    """The candles opening in [since_ms, end_ms), page by page, oldest page first: the one
+    paging of `fetch_ohlcv` (downloads and the bots' live feed).
+
+    Each page asks `fetch(since, until)` (until inclusive) for at most `PAGE_LIMIT`
+    candles of one window [since, since + PAGE_LIMIT steps), so an exchange that answers
+    with the newest candles first (Bybit) still pages forward, and an empty window (a gap
+    at the exchange) does not end the range. The caller may stop early."""
+    since = since_ms
+    while since < end_ms:
+        until = min(since + PAGE_LIMIT * step_ms, end_ms) - 1
+        rows = fetch(since, until)
+        # A full page may stop short of its window (an exchange with a smaller cap).
+        since = rows[-1][0] + step_ms if len(rows) >= PAGE_LIMIT else until + 1
+        yield OhlcvPage(rows, since)
 
 
 def _fetch(
@@ -362,8 +395,9 @@ def _stored_in_range(download: CandleDownload) -> bool:
     return _resume_ms(download, step=0) is not None
 
 
-def _arrays(rows: list[ccxt_live.OhlcvRow]) -> CandleArrays:
-    table = np.array(rows, dtype=np.float64)
+def ohlcv_arrays(rows: list[ccxt_live.OhlcvRow]) -> CandleArrays:
+    """ccxt OHLCV rows ([ms, open, high, low, close, volume]) as engine arrays."""
+    table = np.array(rows, dtype=np.float64).reshape(-1, 6)
     times = np.array([row[0] for row in rows], dtype="datetime64[ms]").astype("datetime64[ns]")
     return CandleArrays(
         times,

@@ -140,3 +140,26 @@ def test_a_candle_too_late_is_dropped_and_counted(alice, btc_hours, settings):
     assert Tick.objects.get(run=run).status == "dropped"
     BotRun.objects.filter(pk=run.pk).update(replay_anchor=run.replay_anchor + timedelta(hours=1))
     assert bot_tick_run(run_id=run.pk, candle_time=START + HOUR) == "done"
+
+
+def test_a_live_window_longer_than_a_page_is_paged_forward_in_order(alice, fake_exchange, settings):
+    settings.BOTS_WARMUP_BARS = 1500  # more than one 1000-candle page
+    bot = live_bot(alice, "Long window")
+    candle = START + HOUR * 1600
+    window = feeds.window(bot, "BTC/USDT", candle)
+    assert len(window) == 1501
+    times = window.time.astype("datetime64[s]").astype("int64")
+    assert (times[1:] - times[:-1] == 3600).all()
+    assert len(fake_exchange.kline_requests()) == 2
+
+
+def test_a_live_window_goes_on_past_an_empty_page(alice, fake_exchange, settings):
+    """An exchange that has nothing for a whole page's window (a gap) does not end the
+    window: the next page still comes, so the candle is found."""
+    settings.BOTS_WARMUP_BARS = 1500
+    bot = live_bot(alice, "Gap")
+    candle = START + HOUR * 1600
+    first = int((candle - HOUR * 1500).timestamp() * 1000)
+    fake_exchange.kline_gap = (first, first + 3_600_000 * 1100)
+    window = feeds.window(bot, "BTC/USDT", candle)
+    assert len(window) == 1501 - 1101
