@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 
 from apps.accounts.models import User
 from apps.bots.models import Bot
-from apps.signals.models import WebhookEvent
+from apps.signals.models import SignalBacktestRun, WebhookEvent
 
 
 def signal_bot_list_for_user(*, user: User) -> QuerySet[Bot]:
@@ -23,3 +23,7 @@ def signal_bot_get_for_user(*, user: User, bot_id: int) -> Bot:
 
 def webhook_events_for_bot(*, bot: Bot) -> QuerySet[WebhookEvent]:
     return WebhookEvent.objects.filter(bot=bot).select_related("order")
+
+
+def signal_backtest_latest(*, bot: Bot) -> SignalBacktestRun | None:
+    return SignalBacktestRun.objects.filter(bot=bot).first()

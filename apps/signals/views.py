@@ -12,7 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -21,12 +21,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.client_ip import client_ip_address
 from apps.bots.models import Bot
 from apps.bots.services.create import BotQuotaExceeded
-from apps.common.errors import InputInvalid
-from apps.common.timefmt import utc_text
-from apps.signals.backtest import SignalBacktest, signal_backtest_run
+from apps.common.errors import ApplicationError, InputInvalid
+from apps.signals.backtest import TIMEFRAMES as BACKTEST_TIMEFRAMES
+from apps.signals.backtest import signal_backtest_start
 from apps.signals.forms import SignalBotForm
 from apps.signals.receive import Delivery, webhook_receive
 from apps.signals.selectors import (
+    signal_backtest_latest,
     signal_bot_get_for_user,
     signal_bot_list_for_user,
     webhook_events_for_bot,
@@ -36,7 +37,6 @@ from apps.signals.templates import curl_example, message_templates
 
 _HOOK_SLOTS = threading.BoundedSemaphore(settings.SIGNALS_HOOK_CONCURRENCY)
 EVENTS_PER_PAGE = 25
-BACKTEST_TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
 TOKEN_HIDDEN = "<token shown once>"  # noqa: S105 (stands in for the secret)
 
 
@@ -121,46 +121,40 @@ def signal_bot_rotate(request: HttpRequest, signal_bot_id: int) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def signal_bot_backtest(request: HttpRequest, signal_bot_id: int) -> HttpResponse:
-    """Replay the bot's recorded alerts over stored candles (signals/backtest.py)."""
-    bot = signal_bot_get_for_user(user=request.user, bot_id=signal_bot_id)  # type: ignore[arg-type]
-    exchange = request.GET.get("exchange", "").strip() or bot.account.exchange
-    timeframe = request.GET.get("timeframe", "").strip() or "1h"
-    error, runs = "", []
-    if timeframe not in BACKTEST_TIMEFRAMES:
-        error = f"timeframe must be one of {', '.join(BACKTEST_TIMEFRAMES)}"
-    else:
-        runs = signal_backtest_run(bot=bot, exchange=exchange[:32], timeframe=timeframe)
+    """The latest signal backtest of the bot (signals/backtest.py); a POST queues a new
+    one for a worker, and the page polls its progress until it is done."""
+    user: Any = request.user
+    bot = signal_bot_get_for_user(user=user, bot_id=signal_bot_id)
+    exchange = bot.account.exchange
+    timeframe = "1h"
+    error = ApplicationError("")
+    if request.method == "POST":
+        exchange = request.POST.get("exchange", "").strip() or exchange
+        timeframe = request.POST.get("timeframe", "").strip()
+        try:
+            signal_backtest_start(bot=bot, acting_user=user, exchange=exchange, timeframe=timeframe)
+        except ApplicationError as refused:
+            error = refused
+        else:
+            return redirect("signals:backtest", signal_bot_id=bot.pk)
+    run = signal_backtest_latest(bot=bot)
+    if run is not None and not error.message:
+        exchange, timeframe = run.exchange, run.timeframe
     context = {
         "bot": bot,
         "exchange": exchange,
         "timeframe": timeframe,
         "timeframes": BACKTEST_TIMEFRAMES,
-        "error": error,
-        "runs": [_run_view(run) for run in runs],
+        "error": error.message,
+        "error_field": error.field or "",
+        "run": run,
     }
-    return render(request, "signals/backtest.html", context)
-
-
-def _run_view(run: SignalBacktest) -> dict[str, Any]:
-    report = run.report
-    trades = []
-    if report is not None:
-        times = report.candles.time
-        for trade in report.result.trades:
-            exit_at = None if trade.exit_index is None else times[trade.exit_index]
-            trades.append(
-                {
-                    "entry_time": utc_text(times[trade.entry_index]),
-                    "entry_price": trade.entry_price,
-                    "exit_time": "" if exit_at is None else utc_text(exit_at),
-                    "exit_price": trade.exit_price,
-                    "size": trade.size,
-                    "pnl": trade.pnl,
-                }
-            )
-    return {"run": run, "metrics": None if report is None else report.metrics, "trades": trades}
+    template = "signals/backtest.html"
+    if getattr(request, "htmx", False) and request.GET.get("partial") == "run":
+        template += "#run"
+    return render(request, template, context, status=400 if error.message else 200)
 
 
 def _detail(

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
+from apps.audit.models import AuditEvent
 from apps.engine.candles import CandleArrays
 from apps.engine.event_book import EventConfig
 from apps.engine.events import run_events
 from apps.engine.simulator import ExecutionConfig
 from apps.engine.strategies.recorded import RecordedSignal, RecordedSignalsStrategy
 from apps.market.services import candles_import_csv
-from apps.signals.models import WebhookEvent
+from apps.signals.models import SignalBacktestRun, WebhookEvent
 from tests.apps.signals.conftest import make_signal_bot
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "candles"
@@ -67,12 +68,31 @@ def test_bad_recorded_signals_are_refused():
         RecordedSignal(datetime(2024, 1, 1), "buy")
 
 
-@pytest.mark.django_db
-def test_the_signal_backtest_page_replays_recorded_alerts(alice, alice_client, charlie_client):
-    candles_import_csv(
-        path=DATA / "BTC-USDT_1h.csv", exchange="binance", symbol="BTC/USDT", timeframe="1h"
+@pytest.fixture
+def backtests_queued(monkeypatch):
+    """(run id, queue) of every signal backtest sent; `run_backtests` runs them as the
+    worker would."""
+    from apps.signals import tasks
+
+    sent: list[tuple[int, str]] = []
+    monkeypatch.setattr(
+        tasks.signal_backtest_run,
+        "apply_async",
+        lambda args, queue: sent.append((args[0], queue)),
     )
-    bot, _secrets = make_signal_bot(alice)
+    return sent
+
+
+def run_backtests(sent: list[tuple[int, str]]) -> None:
+    from apps.signals.backtest import signal_backtest_execute
+
+    for run_id, _queue in sent:
+        assert signal_backtest_execute(run_id=run_id) is True
+        assert signal_backtest_execute(run_id=run_id) is False  # a redelivery does nothing
+    sent.clear()
+
+
+def record_alerts(bot) -> None:
     for moment, action, size in (
         (datetime(2020, 9, 10, 5, 20, tzinfo=UTC), "buy", Decimal(500)),
         (datetime(2020, 9, 12, 13, 59, tzinfo=UTC), "close", None),
@@ -89,18 +109,51 @@ def test_the_signal_backtest_page_replays_recorded_alerts(alice, alice_client, c
             received_at=moment,
         )
     WebhookEvent.objects.create(bot=bot, status="rejected", received_at=datetime.now(UTC))
-    url = reverse("signals:backtest", args=[bot.pk])
-    page = alice_client.get(url, {"exchange": "binance", "timeframe": "1h"})
-    html = page.content.decode()
-    assert page.status_code == 200
-    assert html.count('class="signal-trade"') == 1
-    assert "2020-09-10T06:00:00Z" in html and "2020-09-12T14:00:00Z" in html
-    assert "Alerts / candles" in html
-    assert charlie_client.get(url).status_code == 404
 
 
 @pytest.mark.django_db
-def test_without_candles_the_page_says_so(alice, alice_client):
+def test_the_signal_backtest_runs_on_a_worker_and_the_page_shows_it(
+    alice,
+    alice_client,
+    charlie_client,
+    backtests_queued,
+    django_capture_on_commit_callbacks,
+):
+    candles_import_csv(
+        path=DATA / "BTC-USDT_1h.csv", exchange="binance", symbol="BTC/USDT", timeframe="1h"
+    )
+    bot, _secrets = make_signal_bot(alice)
+    record_alerts(bot)
+    url = reverse("signals:backtest", args=[bot.pk])
+    assert b'id="no-backtest"' in alice_client.get(url, {"timeframe": "1h"}).content
+    assert not SignalBacktestRun.objects.exists()  # a GET never runs one
+
+    with django_capture_on_commit_callbacks(execute=True):
+        posted = alice_client.post(url, {"exchange": "binance", "timeframe": "1h"})
+    assert posted.status_code == 302
+    run = SignalBacktestRun.objects.get()
+    assert backtests_queued == [(run.pk, "backtests")]
+    waiting = alice_client.get(url, {"partial": "run"}, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="backtest-progress"' in waiting and 'hx-trigger="every 2s"' in waiting
+    assert "<html" not in waiting
+
+    run_backtests(backtests_queued)
+    page = alice_client.get(url)
+    html = page.content.decode()
+    assert page.status_code == 200 and "hx-trigger" not in html
+    assert html.count('class="signal-trade"') == 1
+    assert "2020-09-10T06:00:00Z" in html and "2020-09-12T14:00:00Z" in html
+    assert "Alerts / candles" in html
+    run.refresh_from_db()
+    assert (run.status, run.progress) == ("done", 100)
+    started = AuditEvent.objects.get(event_type="signals.backtest_started")
+    assert started.data["run"] == run.pk
+    assert charlie_client.get(url).status_code == 404
+    assert charlie_client.post(url, {"timeframe": "1h"}).status_code == 404
+
+
+@pytest.mark.django_db
+def test_without_candles_the_page_says_so(alice, alice_client, backtests_queued):
     bot, _secrets = make_signal_bot(alice)
     WebhookEvent.objects.create(
         bot=bot,
@@ -110,7 +163,10 @@ def test_without_candles_the_page_says_so(alice, alice_client):
         symbol="BTC/USDT",
         received_at=datetime(2020, 1, 1, tzinfo=UTC),
     )
-    page = alice_client.get(reverse("signals:backtest", args=[bot.pk]), {"timeframe": "1h"})
-    assert b"No stored 1h candles" in page.content
-    bad = alice_client.get(reverse("signals:backtest", args=[bot.pk]), {"timeframe": "7x"})
-    assert b'id="backtest-error"' in bad.content
+    url = reverse("signals:backtest", args=[bot.pk])
+    alice_client.post(url, {"timeframe": "1h"})
+    run_backtests([(SignalBacktestRun.objects.get().pk, "backtests")])
+    assert b"No stored 1h candles" in alice_client.get(url).content
+    bad = alice_client.post(url, {"timeframe": "7x"})
+    assert bad.status_code == 400 and b'id="backtest-error" data-field="timeframe"' in bad.content
+    assert SignalBacktestRun.objects.count() == 1
