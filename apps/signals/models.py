@@ -14,9 +14,11 @@ chosen with a minimum length). The raw body is never stored: it carries the pass
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import models
+from django.utils import timezone
 
 from apps.bots.models import AMOUNT, SYMBOL_MAX_LENGTH, Bot, BotOrder
 from apps.common.models import BaseModel
@@ -137,6 +139,9 @@ class SignalBacktestRun(BaseModel):
         FAILED = "failed", "Failed"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
+    # The task's hard time limit (tasks.py); a run RUNNING without progress for longer has
+    # lost its worker and will never finish.
+    TIME_LIMIT_SECONDS = 960
 
     bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="signal_backtests")
     exchange = models.CharField(max_length=32, help_text="ccxt exchange id of the candles")
@@ -157,5 +162,13 @@ class SignalBacktestRun(BaseModel):
         return f"signal backtest #{self.pk} of {self.bot_id}"
 
     @property
+    def is_stalled(self) -> bool:
+        """RUNNING with no progress for longer than the task may live: its worker died."""
+        quiet = timezone.now() - self.updated_at
+        return self.status == self.Status.RUNNING and quiet > timedelta(
+            seconds=self.TIME_LIMIT_SECONDS
+        )
+
+    @property
     def is_active(self) -> bool:
-        return self.status in self.ACTIVE
+        return self.status in self.ACTIVE and not self.is_stalled

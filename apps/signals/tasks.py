@@ -19,8 +19,8 @@ def signal_execute(event_id: int) -> str:
     return signal_event_execute(event_id=event_id)
 
 
-BACKTEST_SOFT_TIME_LIMIT = 900
-BACKTEST_TIME_LIMIT = 960
+BACKTEST_TIME_LIMIT = 960  # SignalBacktestRun.TIME_LIMIT_SECONDS
+BACKTEST_SOFT_TIME_LIMIT = BACKTEST_TIME_LIMIT - 60
 
 
 # Sent to the `backtests` queue explicitly (backtest._enqueue): long replays must not hold

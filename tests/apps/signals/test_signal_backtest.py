@@ -1,13 +1,14 @@
 """Signal backtest: recorded alerts replayed through the engine's event path; each alert
 acts at the close of the bar it arrived in and fills at the next bar's open."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.engine.candles import CandleArrays
@@ -170,3 +171,17 @@ def test_without_candles_the_page_says_so(alice, alice_client, backtests_queued)
     bad = alice_client.post(url, {"timeframe": "7x"})
     assert bad.status_code == 400 and b'id="backtest-error" data-field="timeframe"' in bad.content
     assert SignalBacktestRun.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_run_whose_worker_died_stops_polling_and_says_so(alice, alice_client):
+    bot, _secrets = make_signal_bot(alice)
+    run = SignalBacktestRun.objects.create(
+        bot=bot, exchange="binance", timeframe="1h", status="running"
+    )
+    url = reverse("signals:backtest", args=[bot.pk])
+    assert b'hx-trigger="every 2s"' in alice_client.get(url).content
+    quiet = timedelta(seconds=SignalBacktestRun.TIME_LIMIT_SECONDS + 1)
+    SignalBacktestRun.objects.filter(pk=run.pk).update(updated_at=timezone.now() - quiet)
+    page = alice_client.get(url).content
+    assert b'id="backtest-stalled"' in page and b"hx-trigger" not in page
