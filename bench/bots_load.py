@@ -151,20 +151,22 @@ def purge_ticks() -> int:
         return int(conn.default_channel.queue_purge("ticks") or 0)
 
 
-def play_beat(run_ids: list[int], candles: int, poll: float, timeout: float) -> None:
+def play_beat(run_ids: list[int], candles: int, poll: float, timeout: float) -> bool:
+    """Be beat until every run ticked `candles` candles; False after `timeout` seconds."""
     want = len(run_ids) * candles
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         bots_schedule()
         done = Tick.objects.filter(run_id__in=run_ids).count()
         if done >= want:
-            return
+            return True
         time.sleep(poll)
-    raise SystemExit(f"only {done} of {want} ticks after {timeout:.0f} s; is a worker running?")
+    print(f"INCOMPLETE: only {done} of {want} ticks after {timeout:.0f} s (figures below)")
+    return False
 
 
 def report(run_ids: list[int], candles: int) -> None:
-    ticks = Tick.objects.filter(run_id__in=run_ids)
+    ticks = Tick.objects.filter(run_id__in=run_ids).exclude(finished_at__isnull=True)
     done = ticks.filter(status=Tick.Status.DONE)
     span = ticks.aggregate(first=Min("started_at"), last=Max("finished_at"))
     seconds = (span["last"] - span["first"]).total_seconds()

@@ -77,21 +77,23 @@ def run_risk_state_save(run: BotRun, state: RiskState) -> None:
 
 
 def bot_strategy_spec(bot: Bot) -> StrategySpec | EventSpec | None:
-    """The condition or event spec with the bot's parameter overrides; None for scripts
-    (they run in the sandbox, script_step.py)."""
+    """The version's engine spec (`StrategyVersion.engine_spec`) with the bot's parameter
+    overrides; None for scripts (they run in the sandbox, script_step.py). A tick builds
+    it once per run."""
     version = bot.strategy_version
     assert version is not None  # signal bots do not tick
-    params = {**version.params, **(bot.params or {})}
     if version.kind == StrategyKind.SCRIPT:
         return None
+    params = bot_script_params(bot)
     template = TEMPLATES.get(version.template) if version.kind == StrategyKind.TEMPLATE else None
     if template is not None and template.kind == "event":
         return EventSpec(version.template, params)
-    if version.kind == StrategyKind.TEMPLATE:
-        spec = StrategySpec("template", version.entry, version.exit, params, version.template)
-        spec.validate()
+    spec = version.engine_spec()
+    if not bot.params:
         return spec
-    return StrategySpec.from_tree({"entry": version.entry, "exit": version.exit}, params)
+    spec = replace(spec, params={**spec.params, **bot.params})
+    spec.validate()
+    return spec
 
 
 def bot_script_params(bot: Bot) -> dict[str, Any]:

@@ -16,7 +16,7 @@ commit the PENDING_SUBMIT row before calling the exchange and reconcile by clien
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -146,6 +146,80 @@ def account_broker(*, account: ExchangeAccount, clock: Clock, quote: str) -> Ite
     _mirror_balances(account, broker)
 
 
+class PaperBooks:
+    """The paper books of every account a batch of ticks trades on, locked and loaded with
+    one query and saved together (`paper_books_open`); the batch form of `account_broker`.
+
+    A bot of the batch that fails rolls back to its savepoint; `checkpoint` before it and
+    `restore` after give its account's broker back the state the database has then."""
+
+    def __init__(self, accounts: Mapping[int, ExchangeAccount], books: Mapping[int, PaperBook]):
+        self.accounts = dict(accounts)
+        self.books = dict(books)
+        self.brokers = {account_id: _book_broker(book) for account_id, book in books.items()}
+        self.totals = {account_id: _totals(b) for account_id, b in self.brokers.items()}
+
+    def broker(self, account_id: int) -> PaperBroker:
+        broker = self.brokers.get(account_id)
+        if broker is None:
+            raise ApplicationError(
+                "live trading is not available yet: use a paper account", field="account"
+            )
+        return broker
+
+    def checkpoint(self, account_id: int) -> dict[str, object] | None:
+        broker = self.brokers.get(account_id)
+        return None if broker is None else broker.to_dict()
+
+    def restore(self, account_id: int, state: Mapping[str, object] | None) -> None:
+        if state is not None:
+            self.brokers[account_id] = _book_broker(self.books[account_id], state)
+
+    def save(self) -> None:
+        """Every book back to its row (one UPDATE); balances mirrored where they moved."""
+        now = datetime.now(UTC)
+        for account_id, book in self.books.items():
+            book.state = self.brokers[account_id].to_dict()
+            book.updated_at = now
+        PaperBook.objects.bulk_update(list(self.books.values()), ["state", "updated_at"])
+        for account_id, broker in self.brokers.items():
+            if _totals(broker) != self.totals[account_id]:
+                _mirror_balances(self.accounts[account_id], broker)
+
+
+def paper_books_open(
+    *, accounts: Sequence[ExchangeAccount], quotes: Mapping[int, str]
+) -> PaperBooks:
+    """The paper books of `accounts`, locked until the transaction ends (in account order, so
+    two batches never deadlock); a book is made on first use in `quotes[account id]`.
+    Accounts that are not paper get no broker (`PaperBooks.broker` refuses them)."""
+    paper = {a.pk: a for a in accounts if a.is_paper}
+    books = {
+        book.account_id: book
+        for book in PaperBook.objects.select_for_update()
+        .filter(account_id__in=sorted(paper))
+        .order_by("account_id")
+    }
+    for account_id in sorted(set(paper) - set(books)):
+        books[account_id] = paper_book_open(account=paper[account_id], quote=quotes[account_id])
+    return PaperBooks(paper, books)
+
+
+def _book_broker(book: PaperBook, state: Mapping[str, object] | None = None) -> PaperBroker:
+    broker = PaperBroker.from_dict(
+        book.state if state is None else state,
+        instruments={},
+        config=paper_config(book),
+        clock=_StaticClock(OPENING),
+    )
+    broker.instruments = _PaperInstruments()
+    return broker
+
+
+def _totals(broker: PaperBroker) -> dict[str, Decimal]:
+    return {asset: balance.total for asset, balance in broker.balances().items()}
+
+
 def _mirror_balances(account: ExchangeAccount, broker: PaperBroker) -> None:
     """Keep the account's PaperBalance rows (the exchanges pages) equal to the book."""
     totals = {asset: balance.total for asset, balance in broker.balances().items()}
@@ -158,7 +232,7 @@ def _mirror_balances(account: ExchangeAccount, broker: PaperBroker) -> None:
             row.amount = max(amount, Decimal(0))
             row.save(update_fields=["amount", "updated_at"])
     for row in existing.values():
-        if row.asset == broker.ledger.quote or row.amount:
+        if row.amount:
             row.amount = Decimal(0)
             row.save(update_fields=["amount", "updated_at"])
 
@@ -170,11 +244,14 @@ def orders_place(
     broker: PaperBroker,
     requests: Sequence[OrderRequest],
     candle_time: datetime | None = None,
+    audit: Callable[..., object] = audit_record,
 ) -> list[BotOrder]:
     """Write each request as an order row, place it once, and record the broker's answer.
 
     A client order id already written is not placed again (a retried tick); a refusal
-    becomes a REJECTED order, a log line and an audit event."""
+    becomes a REJECTED order, a log line and an audit event. `audit` takes
+    `audit_record`'s arguments: a batch of ticks collects them and writes them last, so
+    the audit chain's lock is held only briefly."""
     known = set(
         BotOrder.objects.filter(
             client_order_id__in=[r.client_order_id for r in requests]
@@ -189,7 +266,7 @@ def orders_place(
             _order_sync(row, broker.place_order(request))
         except BrokerRejection as exc:
             _order_rejected(row, str(exc), exc.field)
-        audit_record(
+        audit(
             event_type="bot.order.placed",
             actor=None,
             owner=bot.owner,

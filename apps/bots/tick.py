@@ -1,31 +1,36 @@
-"""One bot tick: a closed candle through the paper broker, the strategy, risk and orders.
+"""Ticks: closed candles through the paper broker, the strategy, risk and orders.
 
-`bot_tick_run(run_id=..., candle_time=...)` is the whole of a tick (DESIGN.md §4), in one
-transaction, so a tick either happened completely or not at all:
+`bot_ticks_run(run_ids=..., candle_time=...)` ticks a batch of runs on one candle (the
+scheduler puts runs due on the same candle of the same feed in one message, schedule.py)
+in ONE transaction (DESIGN.md §4), so each run's tick either happened completely or not at
+all:
 
-1. claim: lock the run row (one tick per bot at a time) and insert its `Tick` row (unique
-   per run and candle: a second delivery of the same message finds it and returns);
-   a candle older than `BOTS_TICK_MAX_LAG_SECONDS` behind its close is dropped (counted);
-2. per symbol: the candle to the account's paper broker (fills of earlier orders), then
-   the strategy's decision (a script in the sandbox) on the warmup window;
-3. risk: observe and check with the run's limits, the account's stage and the kill
-   switches; every rejection goes to the bot log and the audit; a loss streak starts a
-   cooldown (no new entries for `Bot.cooldown_bars` bars);
-4. orders through `execution.orders_place`, an equity snapshot at the close, the run's
-   memory and risk state, the Tick done with its delay; the bot card is pushed on commit.
+1. claim: lock the batch's run rows (in id order; one tick per bot at a time) and insert
+   their `Tick` rows in one statement (unique per run and candle: a run whose row exists
+   was ticked before, by this message delivered earlier or by another one, and is
+   skipped); a candle older than `BOTS_TICK_MAX_LAG_SECONDS` behind its close is dropped
+   (counted);
+2. the warmup windows, loaded once per series, and the paper books of the batch's
+   accounts, locked and loaded once (`execution.paper_books_open`);
+3. the candle through each book (fills), then each run's own fills booked to its own P&L
+   (run_pnl.py, one query for the batch);
+4. per run, inside a savepoint: the strategy's decision, risk and orders (tick_trade.py);
+   an exception fails that run alone (`bot_run_fail`): its savepoint rolls back and its
+   account's broker goes back to the state before it;
+5. every run's logs, snapshots, Tick rows, run fields, account risk and books written in
+   bulk; the audit events last (the audit chain's lock is global); cards pushed on commit.
 
-An exception, a feed error or a script error fails that one run (`bot_run_fail`); other
-bots are other tasks and never notice.
+A worker killed mid-batch commits nothing: the runs' leases bring the candle back and the
+Tick rows make any repeat harmless (CEL-1, CEL-3). An error outside any one run's
+savepoint (a bug, a broken book) retries the batch one run at a time, so it lands on the
+run that causes it and other bots never notice.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -33,385 +38,345 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.bots import engine_state, execution, feeds, push
-from apps.bots.models import AccountRisk, BotLog, BotOrder, BotRun, EquitySnapshot, Tick
-from apps.bots.services.lifecycle import bot_run_fail, bot_run_stop_finish, tick_row_claim
+from apps.bots import engine_state, execution, feeds, push, run_pnl, tick_trade
+from apps.bots.models import AccountRisk, BotFill, BotLog, BotRun, EquitySnapshot, Tick
+from apps.bots.services.lifecycle import bot_run_fail, tick_row_claim
+from apps.bots.tick_trade import BatchContext, TickWork
 from apps.engine.candles import CandleArrays
-from apps.engine.clock import FixedClock
-from apps.engine.decide import Decision, step
-from apps.engine.risk import AccountSnapshot, RiskState, risk_check, risk_observe
-from apps.engine.sandbox import SandboxLimits
 from apps.engine.script_backtest import ScriptBacktestError
-from apps.engine.script_step import run_script_step
-from apps.engine.strategies.base import OrderIntent
-from apps.engine.types import ZERO, Candle
+
+__all__ = ["bot_tick_overrun", "bot_tick_run", "bot_ticks_run"]
 
 logger = logging.getLogger(__name__)
 
-SCRIPT_LIMITS = SandboxLimits(cpu_seconds=5.0, wall_seconds=10.0, memory_mb=256.0)
+RUN_FIELDS = [
+    "status",
+    "ended_at",
+    "memory",
+    "risk_state",
+    "next_due_at",
+    "last_candle_at",
+    "last_tick_at",
+    "ticks_done",
+    "equity_last",
+    "realized_pnl",
+    "consecutive_losses",
+    "cooldown_until",
+    "updated_at",
+]
 
 
 class TickFailed(Exception):
     """The tick cannot go on for this bot; the message becomes the run's last_error."""
 
 
-@dataclass
-class TickWork:
-    """What one tick accumulates before it writes the run."""
+class Batch:
+    """The runs of one message and what happened to each; `current` is the run whose
+    strategy runs now (tasks.py counts it dropped when the soft time limit strikes)."""
 
-    run: BotRun
-    candle_time: datetime
-    close: datetime  # the candle's close in market time: the engine's clock
-    memory: dict[str, Any] = field(default_factory=dict)
-    orders: int = 0
-    logs: list[BotLog] = field(default_factory=list)
-
-    def log(self, message: str, *, source: str, level: str = BotLog.Level.INFO) -> None:
-        run = self.run
-        self.logs.append(
-            BotLog(
-                bot_id=run.bot_id,
-                run=run,
-                candle_time=self.candle_time,
-                level=level,
-                source=source,
-                message=message[:4000],
-            )
-        )
+    def __init__(self, run_ids: Sequence[int], candle_time: datetime) -> None:
+        self.run_ids = list(run_ids)
+        self.candle_time = candle_time
+        self.outcomes: dict[int, str] = {}
+        self.failures: dict[int, str] = {}
+        self.printed: dict[int, str] = {}
+        self.current: int | None = None
 
 
 def bot_tick_run(
     *, run_id: int, candle_time: datetime, now: Callable[[], datetime] = timezone.now
 ) -> str:
-    """Tick `run_id` on the candle opening at `candle_time`; returns what happened:
-    "done", "dropped", "duplicate" (already ticked), "skipped" (not running or paused),
-    "retry" (the exchange could not serve the candles now) or "failed" (the run is FAILED
-    now)."""
+    """Tick one run (a batch of one); see `bot_ticks_run` for the outcomes."""
+    return bot_ticks_run(run_ids=[run_id], candle_time=candle_time, now=now)[run_id]
+
+
+def bot_ticks_run(
+    *,
+    run_ids: Sequence[int],
+    candle_time: datetime,
+    now: Callable[[], datetime] = timezone.now,
+    batch: Batch | None = None,
+) -> dict[int, str]:
+    """Tick each run of `run_ids` on the candle opening at `candle_time`; returns what
+    happened to each: "done", "dropped", "duplicate" (already ticked), "skipped" (not
+    running or paused), "retry" (the candles or the database cannot be had now; nothing
+    was written) or "failed" (the run is FAILED now)."""
+    batch = batch or Batch(run_ids, candle_time)
     try:
         with transaction.atomic():
-            return _tick(run_id, candle_time, now)
-    except feeds.FeedUnavailable as exc:
-        # Nothing was written; the scheduler enqueues the candle again when the claim's
-        # lease runs out, until it is ticked or too late (then dropped).
-        logger.warning("bot run %s: candles unavailable, retrying later: %s", run_id, exc)
-        return "retry"
+            _batch_run(batch, now)
     except (OperationalError, InterfaceError) as exc:
-        # The database itself is unreachable (full, restarting): not the bot's fault, and
-        # nothing was written. Drop the broken connection; the lease brings the tick back.
-        logger.warning("bot run %s: database unavailable, retrying later: %s", run_id, exc)
+        # The database itself is unreachable (full, restarting): not the bots' fault, and
+        # nothing was written. Drop the broken connection; the leases bring the ticks back.
+        logger.warning("bot runs %s: database unavailable, retrying later: %s", run_ids, exc)
         if not connection.in_atomic_block:
             connection.close_if_unusable_or_obsolete()
-        return "retry"
-    except (TickFailed, feeds.FeedError) as exc:
-        error = str(exc)
+        return dict.fromkeys(batch.run_ids, "retry")
     except SoftTimeLimitExceeded:
-        raise  # tasks.bot_tick counts the candle as dropped
-    except ScriptBacktestError as exc:
-        error = str(exc)
-        _script_output_keep(run_id, candle_time, exc.log)
+        raise  # tasks.bot_ticks counts the current run's candle as dropped
     except Exception as exc:
-        logger.exception("bot run %s failed on %s", run_id, candle_time)
-        error = f"{type(exc).__name__}: {exc}"
-    bot_run_fail(run_id=run_id, error=error, candle_time=candle_time)
-    return "failed"
+        if len(batch.run_ids) > 1:
+            logger.exception("tick batch on %s failed; ticking its runs one by one", candle_time)
+            outcomes: dict[int, str] = {}
+            for run_id in batch.run_ids:
+                outcomes.update(bot_ticks_run(run_ids=[run_id], candle_time=candle_time, now=now))
+            return outcomes
+        logger.exception("bot run %s failed on %s", batch.run_ids[0], candle_time)
+        bot_run_fail(run_id=batch.run_ids[0], error=_error(exc), candle_time=candle_time)
+        return {batch.run_ids[0]: "failed"}
+    return batch.outcomes
 
 
-def _tick(run_id: int, candle_time: datetime, now: Callable[[], datetime]) -> str:
-    run = (
+def _error(exc: BaseException) -> str:
+    if isinstance(exc, (TickFailed, feeds.FeedError, ScriptBacktestError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _batch_run(batch: Batch, now: Callable[[], datetime]) -> None:
+    runs = list(
         BotRun.objects.select_for_update(of=("self",))
-        .select_related("bot__account", "bot__strategy_version__strategy")
-        .get(pk=run_id)
+        .select_related("bot__account", "bot__owner", "bot__strategy_version")
+        .filter(pk__in=batch.run_ids)
+        .order_by("pk")
     )
-    bot = run.bot
-    if run.status not in (BotRun.Status.RUNNING, BotRun.Status.STOPPING) or run.paused_at:
-        return "skipped"
-    if run.last_candle_at is not None and candle_time <= run.last_candle_at:
-        return "duplicate"
+    batch.outcomes = dict.fromkeys(batch.run_ids, "skipped")
     started = now()
-    close = feeds.closes_at(bot, run, candle_time)
-    status = Tick.Status.RUNNING
-    lag = timedelta(seconds=float(getattr(settings, "BOTS_TICK_MAX_LAG_SECONDS", 300)))
-    if run.status == BotRun.Status.RUNNING and started - close > lag:
-        status = Tick.Status.DROPPED
-    tick_id = tick_row_claim(run_id=run.pk, candle_time=candle_time, at=started, status=status)
-    if tick_id is None:
-        return "duplicate"
-    if status == Tick.Status.DROPPED:
-        _dropped(run, candle_time, started)
-        return "dropped"
-    work = TickWork(run, candle_time, candle_time + feeds.bar(bot))
-    windows = {symbol: feeds.window(bot, symbol, candle_time) for symbol in bot.symbols}
-    equity = _trade(work, windows)
-    _finish(work, tick_id, started, close, equity, now)
-    return "done"
-
-
-def _dropped(run: BotRun, candle_time: datetime, at: datetime) -> None:
-    Tick.objects.filter(run=run, candle_time=candle_time).update(
-        finished_at=at, note="older than the allowed lag"
+    due = _claim(batch, runs, started)
+    works = _windows(batch, due)
+    if not works:
+        _failures(batch)
+        return
+    books = execution.paper_books_open(
+        accounts=[w.run.bot.account for w in works],
+        quotes={w.run.bot.account_id: execution.quote_of(w.run.bot.symbols) for w in works},
     )
+    for work in works:
+        tick_trade.candle_fills(work, books.broker(work.run.bot.account_id))
+    _own_fills(works)
+    context = _context(works)
+    done = [work for work in works if _trade_one(batch, work, books, context)]
+    _finish(batch, done, started, now, books, context)
+
+
+def _claim(batch: Batch, runs: list[BotRun], started: datetime) -> list[BotRun]:
+    """The runs that tick this candle now, their Tick rows inserted; the others' outcomes."""
+    lag = timedelta(seconds=float(getattr(settings, "BOTS_TICK_MAX_LAG_SECONDS", 300)))
+    candle_time = batch.candle_time
+    wanted: dict[int, str] = {}
+    for run in runs:
+        if run.status not in (BotRun.Status.RUNNING, BotRun.Status.STOPPING) or run.paused_at:
+            continue
+        if run.last_candle_at is not None and candle_time <= run.last_candle_at:
+            batch.outcomes[run.pk] = "duplicate"
+            continue
+        late = started - feeds.closes_at(run.bot, run, candle_time) > lag
+        dropped = run.status == BotRun.Status.RUNNING and late
+        wanted[run.pk] = Tick.Status.DROPPED if dropped else Tick.Status.RUNNING
+    claimed = _tick_rows_claim(wanted, candle_time, started)
+    due = []
+    for run in runs:
+        if run.pk not in wanted:
+            continue
+        if run.pk not in claimed:
+            batch.outcomes[run.pk] = "duplicate"
+        elif wanted[run.pk] == Tick.Status.DROPPED:
+            _dropped(run, candle_time, started, note="older than the allowed lag")
+            batch.outcomes[run.pk] = "dropped"
+        else:
+            run.tick_id = claimed[run.pk]  # type: ignore[attr-defined]
+            due.append(run)
+    return due
+
+
+def _tick_rows_claim(wanted: dict[int, str], candle_time: datetime, at: datetime) -> dict[int, int]:
+    """INSERT ... ON CONFLICT DO NOTHING of the batch's (run, candle) Tick rows: the ids
+    of the rows inserted, by run (a run missing there was ticked, dropped or failed)."""
+    if not wanted:
+        return {}
+    rows = [
+        (run_id, candle_time, status, at, None if status == Tick.Status.RUNNING else at)
+        for run_id, status in sorted(wanted.items())
+    ]
+    # Only placeholders are joined into the statement; every value is a parameter.
+    values = ", ".join(["(%s, %s, %s, %s, %s, 0, '')"] * len(rows))
+    sql = (
+        "INSERT INTO bots_tick (run_id, candle_time, status, started_at, finished_at, orders,"  # noqa: S608
+        f" note) VALUES {values} ON CONFLICT (run_id, candle_time) DO NOTHING"
+        " RETURNING run_id, id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for row in rows for value in row])
+        return {int(run_id): int(tick_id) for run_id, tick_id in cursor.fetchall()}
+
+
+def _windows(batch: Batch, due: list[BotRun]) -> list[TickWork]:
+    """Each due run's work with its warmup windows (one load per series and start); a run
+    whose candles cannot be had now is left for later (its Tick row removed)."""
+    memo: dict[tuple[object, ...], CandleArrays | Exception] = {}
+    works, retry = [], []
+    for run in due:
+        bot = run.bot
+        windows: dict[str, CandleArrays] = {}
+        problem: Exception | None = None
+        for symbol in bot.symbols:
+            key = (bot.feed, bot.market_exchange, bot.account.exchange, symbol, bot.timeframe)
+            key += (bot.replay_start,)
+            if key not in memo:
+                try:
+                    memo[key] = feeds.window(bot, symbol, batch.candle_time)
+                except (feeds.FeedError, feeds.FeedUnavailable) as exc:
+                    memo[key] = exc
+            found = memo[key]
+            if isinstance(found, Exception):
+                problem = found
+                break
+            windows[symbol] = found
+        if isinstance(problem, feeds.FeedUnavailable):
+            logger.warning("bot run %s: candles unavailable, retrying later: %s", run.pk, problem)
+            batch.outcomes[run.pk] = "retry"
+            retry.append(run.tick_id)  # type: ignore[attr-defined]
+        elif problem is not None:
+            batch.failures[run.pk] = str(problem)
+        else:
+            try:
+                spec = engine_state.bot_strategy_spec(bot)
+            except Exception as exc:  # a version the engine refuses fails its bot alone
+                batch.failures[run.pk] = _error(exc)
+                continue
+            close = batch.candle_time + feeds.bar(bot)
+            works.append(TickWork(run, batch.candle_time, close, windows, spec))
+    if retry:
+        Tick.objects.filter(pk__in=retry).delete()
+    return works
+
+
+def _own_fills(works: list[TickWork]) -> None:
+    """Every fill of the batch's runs' orders not booked yet (one query), to each run."""
+    seen = {work.run.pk: run_pnl.run_fills_seen(work.run) for work in works}
+    rows = (
+        BotFill.objects.filter(order__run_id__in=list(seen), pk__gt=min(seen.values()))
+        .order_by("pk")
+        .values_list("pk", "order__run_id", "symbol", "side", "qty", "price", "fee", "fee_asset")
+    )
+    fills: dict[int, list[run_pnl.RunFill]] = {}
+    for pk, run_id, *fields in rows:
+        fills.setdefault(run_id, []).append(run_pnl.RunFill(pk, *fields))
+    for work in works:
+        if work.run.pk in fills:
+            tick_trade.own_fills_book(work, fills[work.run.pk])
+
+
+def _context(works: list[TickWork]) -> BatchContext:
+    accounts = sorted({work.run.bot.account_id for work in works})
+    rows = {row.account_id: row for row in AccountRisk.objects.filter(account_id__in=accounts)}
+    for account_id in accounts:
+        if account_id not in rows:
+            rows[account_id], _ = AccountRisk.objects.get_or_create(account_id=account_id)
+    return BatchContext(account_risk=rows)
+
+
+def _trade_one(
+    batch: Batch, work: TickWork, books: execution.PaperBooks, context: BatchContext
+) -> bool:
+    """The run's decisions and orders in a savepoint; False when the run failed."""
+    run = work.run
+    account_id = run.bot.account_id
+    before = books.checkpoint(account_id)
+    risk_row = context.account_risk[account_id]
+    risk_before = (risk_row.state, account_id in context.account_risk_changed)
+    batch.current = run.pk  # left set when the soft time limit strikes (tasks.py)
+    try:
+        with transaction.atomic():
+            tick_trade.trade(work, books.broker(account_id), context)
+        batch.current = None
+        return True
+    except (SoftTimeLimitExceeded, OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        batch.current = None
+        if not isinstance(exc, (TickFailed, feeds.FeedError, ScriptBacktestError)):
+            logger.exception("bot run %s failed on %s", run.pk, batch.candle_time)
+        if isinstance(exc, ScriptBacktestError):
+            batch.printed[run.pk] = exc.log
+        batch.failures[run.pk] = _error(exc)
+        books.restore(account_id, before)
+        risk_row.state = risk_before[0]
+        if not risk_before[1]:
+            context.account_risk_changed.discard(account_id)
+        return False
+
+
+def _finish(
+    batch: Batch,
+    done: list[TickWork],
+    started: datetime,
+    now: Callable[[], datetime],
+    books: execution.PaperBooks,
+    context: BatchContext,
+) -> None:
+    BotLog.objects.bulk_create([log for work in done for log in work.logs])
+    EquitySnapshot.objects.bulk_create([w.snapshot for w in done if w.snapshot is not None])
+    finished = now()
+    ticks = []
+    for work in done:
+        run, bot = work.run, work.run.bot
+        if run.status == BotRun.Status.RUNNING:
+            run.memory = work.memory or run.memory
+            run.next_due_at = feeds.closes_at(bot, run, work.candle_time + feeds.bar(bot))
+        run.last_candle_at = work.candle_time
+        run.last_tick_at = run.updated_at = finished
+        run.ticks_done += 1
+        run.equity_last = work.equity
+        close = feeds.closes_at(bot, run, work.candle_time)
+        delay = max(0, int((finished - close).total_seconds() * 1000))
+        ticks.append(
+            Tick(
+                pk=run.tick_id,  # type: ignore[attr-defined]
+                status=Tick.Status.DONE,
+                finished_at=finished,
+                delay_ms=delay,
+                orders=work.orders,
+            )
+        )
+        batch.outcomes[run.pk] = "done"
+    BotRun.objects.bulk_update([w.run for w in done], RUN_FIELDS)
+    Tick.objects.bulk_update(ticks, ["status", "finished_at", "delay_ms", "orders"])
+    changed = [context.account_risk[a] for a in sorted(context.account_risk_changed)]
+    for row in changed:
+        row.updated_at = finished
+    AccountRisk.objects.bulk_update(changed, ["state", "updated_at"])
+    books.save()
+    # Audit writes last: the chain's advisory lock is held from here to the commit.
+    for work in done:
+        for event in work.audits:
+            audit_record(**event)
+    _failures(batch)
+    for work in done:
+        push.bot_push_on_commit(work.run.pk)
+
+
+def _failures(batch: Batch) -> None:
+    """The runs that failed in this batch: FAILED, audited, their Tick rows failed."""
+    for run_id, error in batch.failures.items():
+        Tick.objects.filter(run_id=run_id, candle_time=batch.candle_time).update(
+            status=Tick.Status.FAILED, finished_at=timezone.now(), note=error[:200]
+        )
+        _script_output_keep(run_id, batch.candle_time, batch.printed.get(run_id, ""))
+        bot_run_fail(run_id=run_id, error=error, candle_time=batch.candle_time)
+        batch.outcomes[run_id] = "failed"
+
+
+def _dropped(run: BotRun, candle_time: datetime, at: datetime, *, note: str) -> None:
+    Tick.objects.filter(run=run, candle_time=candle_time).update(finished_at=at, note=note)
     run.ticks_dropped += 1
     run.last_candle_at = candle_time
     run.next_due_at = at
     run.save(update_fields=["ticks_dropped", "last_candle_at", "next_due_at", "updated_at"])
 
 
-def _trade(work: TickWork, windows: dict[str, CandleArrays]) -> Decimal:
-    """Fills, decisions, risk and orders for every symbol; returns the bot's equity."""
-    run, bot = work.run, work.run.bot
-    clock = FixedClock(work.close)
-    with execution.account_broker(
-        account=bot.account, clock=clock, quote=execution.quote_of(bot.symbols)
-    ) as broker:
-        candles = {s: Candle.at(w, len(w) - 1) for s, w in windows.items()}
-        for symbol, candle in candles.items():
-            broker.instruments.setdefault(symbol, execution.paper_instrument(symbol))
-            flat_before = broker.ledger.holding(symbol).qty == 0
-            realized = broker.ledger.realized
-            fills = broker.on_candle(symbol, candle)
-            if fills:
-                execution.fills_record(account=bot.account, broker=broker, fills=list(fills))
-                pnl_before = run.realized_pnl
-                run.realized_pnl += broker.ledger.realized - realized
-                flat_after = broker.ledger.holding(symbol).qty == 0
-                _losses_track(work, symbol, pnl_before, flat_before, flat_after)
-        marks = engine_state.held_marks(broker.ledger)
-        marks.update({s: c.close for s, c in candles.items()})
-        account = execution.account_snapshot(broker=broker, marks=marks)
-        view = _view(run, account)
-        if run.status == BotRun.Status.STOPPING:
-            bot_run_stop_finish(run=run, broker=broker)
-            return view.equity
-        _risk_and_orders(work, broker, windows, account, view)
-        view = _view(run, execution.account_snapshot(broker=broker, marks=marks))
-        _snapshot(work, view, broker, marks)
-        return view.equity
-
-
-def _view(run: BotRun, account: AccountSnapshot) -> AccountSnapshot:
-    return engine_state.bot_account_view(
-        account,
-        symbols=list(run.bot.symbols),
-        baseline=engine_state.run_baseline(run),
-        capital_limit=run.bot.capital_limit,
-    )
-
-
-TRADE_START = "trade_start_pnl"  # BotRun.risk_state key: realized P&L when a trade opened
-
-
-def _losses_track(
-    work: TickWork, symbol: str, pnl_before: Decimal, flat_before: bool, flat_after: bool
-) -> None:
-    """A trade (flat -> position -> flat) that lost money, fees included, lengthens the
-    streak, a winning one ends it; N losers in a row start a cooldown of
-    `Bot.cooldown_bars` bars without new entries."""
-    run = work.run
-    starts = dict((run.risk_state or {}).get(TRADE_START, {}))
-    if flat_before and not flat_after:
-        starts[symbol] = str(pnl_before)
-    elif flat_after and symbol in starts:
-        pnl = run.realized_pnl - Decimal(starts.pop(symbol))
-        run.consecutive_losses = run.consecutive_losses + 1 if pnl < 0 else 0
-        _cooldown_start(work)
-    run.risk_state = {**(run.risk_state or {}), TRADE_START: starts}
-
-
-def _cooldown_start(work: TickWork) -> None:
-    run, bot = work.run, work.run.bot
-    limit = bot.cooldown_after_losses
-    if limit and run.consecutive_losses >= limit and bot.cooldown_bars:
-        run.cooldown_until = work.close + feeds.bar(bot) * bot.cooldown_bars
-        run.consecutive_losses = 0
-        work.log(
-            f"{limit} losing trades in a row: no new entries until "
-            f"{run.cooldown_until:%Y-%m-%d %H:%M} UTC",
-            source=BotLog.Source.RISK,
-            level=BotLog.Level.WARNING,
-        )
-
-
-def _risk_and_orders(
-    work: TickWork,
-    broker: Any,
-    windows: dict[str, CandleArrays],
-    account: AccountSnapshot,
-    view: AccountSnapshot,
-) -> None:
-    run, bot = work.run, work.run.bot
-    limits = engine_state.run_risk_limits(run)
-    state = risk_observe(
-        engine_state.run_risk_state(run), limits, equity=view.equity, now=work.close
-    )
-    account_state = _account_risk(run, limits, account.equity, work.close)
-    kill = engine_state.kill_switches(run)
-    memory = run.memory or {}
-    for index, symbol in enumerate(bot.symbols):
-        holding = broker.ledger.holding(symbol)
-        decision = _decide(
-            work, windows[symbol], view, symbol, holding.avg_price, memory.get(symbol)
-        )
-        work.memory[symbol] = dict(decision.memory)
-        for line in decision.logs:
-            work.log(line, source=BotLog.Source.STRATEGY)
-        intents = _cooldown_filter(work, decision.intents, symbol)
-        result = risk_check(
-            intents,
-            instrument=broker.instruments[symbol],
-            limits=limits,
-            state=state,
-            account=view,
-            kill=kill,
-            account_state=account_state,
-            id_prefix=f"r{run.pk}-{int(work.candle_time.timestamp())}-{index}",
-        )
-        state = result.state
-        for rejection in result.rejections:
-            _rejected(work, rejection.message, rejection.limit)
-        for tag in result.cancels:
-            _cancel_tagged(work, broker, symbol, tag)
-        if result.requests:
-            placed = execution.orders_place(
-                bot=bot,
-                run=run,
-                broker=broker,
-                requests=list(result.requests),
-                candle_time=work.candle_time,
-            )
-            work.orders += len(placed)
-    engine_state.run_risk_state_save(run, state)
-
-
-def _account_risk(run: BotRun, limits: Any, equity: Decimal, now: datetime) -> RiskState:
-    """The account-wide stage, observed on the whole account's equity (the account's
-    PaperBook lock, taken by account_broker, already serialises its bots)."""
-    row, _ = AccountRisk.objects.get_or_create(account_id=run.bot.account_id)
-    before = engine_state.risk_state_load(row.state)
-    after = risk_observe(before, limits, equity=equity, now=now)
-    if after != before:
-        row.state = after.to_dict()
-        row.save(update_fields=["state", "updated_at"])
-    return after
-
-
-def _decide(
-    work: TickWork,
-    candles: CandleArrays,
-    view: AccountSnapshot,
-    symbol: str,
-    avg_price: Decimal,
-    memory: Any,
-) -> Decision:
-    bot = work.run.bot
-    spec = engine_state.bot_strategy_spec(bot)
-    state = engine_state.strategy_state(
-        spec, view, symbol=symbol, avg_price=avg_price, memory=memory
-    )
-    if spec is not None:
-        return step(state, candles, FixedClock(work.close))
-    version = bot.strategy_version
-    assert version is not None
-    decision, printed = run_script_step(
-        version.script_source,
-        engine_state.bot_script_params(bot),
-        candles,
-        state,
-        work.close,
-        SCRIPT_LIMITS,
-    )
-    for line in printed.splitlines():
-        work.log(line, source=BotLog.Source.SCRIPT)
-    return decision
-
-
-def _cooldown_filter(
-    work: TickWork, intents: Sequence[OrderIntent], symbol: str
-) -> list[OrderIntent]:
-    until = work.run.cooldown_until
-    if until is None or work.close >= until:
-        return list(intents)
-    kept = []
-    for intent in intents:
-        if intent.side == "buy" and intent.action == "place":
-            _rejected(
-                work,
-                f"buy {symbol} refused by cooldown: losing streak, no entries until "
-                f"{until:%Y-%m-%d %H:%M} UTC",
-                "cooldown",
-            )
-        else:
-            kept.append(intent)
-    return kept
-
-
-def _rejected(work: TickWork, message: str, limit: str) -> None:
-    run = work.run
-    work.log(message, source=BotLog.Source.RISK, level=BotLog.Level.WARNING)
-    audit_record(
-        event_type="bots.risk_rejected",
-        actor=None,
-        actor_label="risk",
-        owner=run.bot.owner,
-        target=run,
-        data={"limit": limit, "message": message, "candle_time": work.candle_time.isoformat()},
-    )
-
-
-def _cancel_tagged(work: TickWork, broker: Any, symbol: str, tag: str) -> None:
-    for order in broker.open_orders(symbol):
-        if order.tag != tag:
-            continue
-        closed = broker.cancel_order(order.client_order_id)
-        BotOrder.objects.filter(client_order_id=order.client_order_id, run=work.run).update(
-            status=execution.order_status(closed)
-        )
-
-
-def _snapshot(
-    work: TickWork, view: AccountSnapshot, broker: Any, marks: dict[str, Decimal]
-) -> None:
-    cash = view.balances.get(view.quote)
-    positions = view.equity - (ZERO if cash is None else cash.total)
-    EquitySnapshot.objects.create(
-        run=work.run,
-        time=work.close,
-        equity=view.equity,
-        cash=ZERO if cash is None else cash.total,
-        position_value=positions,
-        realized_pnl=work.run.realized_pnl,
-        unrealized_pnl=broker.ledger.unrealized(marks),
-    )
-
-
-def _finish(
-    work: TickWork,
-    tick_id: int,
-    started: datetime,
-    close: datetime,
-    equity: Decimal,
-    now: Callable[[], datetime],
-) -> None:
-    run, bot = work.run, work.run.bot
-    if work.logs:
-        BotLog.objects.bulk_create(work.logs)
-    done = now()
-    if run.status == BotRun.Status.RUNNING:
-        run.memory = work.memory or run.memory
-        run.next_due_at = feeds.closes_at(bot, run, work.candle_time + feeds.bar(bot))
-    run.last_candle_at = work.candle_time
-    run.last_tick_at = done
-    run.ticks_done += 1
-    run.equity_last = equity
-    run.save()
-    delay = max(0, int((done - close).total_seconds() * 1000))
-    Tick.objects.filter(pk=tick_id).update(
-        status=Tick.Status.DONE, finished_at=done, delay_ms=delay, orders=work.orders
-    )
-    push.bot_push_on_commit(run.pk)
-
-
 def _script_output_keep(run_id: int, candle_time: datetime, printed: str) -> None:
-    """What a failing script printed, kept in the bot log (the tick itself rolled back)."""
+    """What a failing script printed, kept in the bot log (its tick itself rolled back)."""
     lines = [line for line in printed.splitlines() if line.strip()][-50:]
     if not lines:
         return
@@ -441,8 +406,7 @@ def bot_tick_overrun(*, run_id: int, candle_time: datetime) -> None:
             is None
         ):
             return
-        _dropped(run, candle_time, at)
-        Tick.objects.filter(run=run, candle_time=candle_time).update(note="over the time limit")
+        _dropped(run, candle_time, at, note="over the time limit")
         BotLog.objects.create(
             bot_id=run.bot_id,
             run=run,

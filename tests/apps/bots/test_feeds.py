@@ -125,7 +125,7 @@ def test_replay_candles_close_on_the_replay_clock(
     sent: list[tuple[int, str]] = []
     with django_capture_on_commit_callbacks(execute=True):
         assert bots_schedule(enqueue=lambda *m: sent.append(m)) == 1
-    assert sent == [(run.pk, START.isoformat())]
+    assert sent == [([run.pk], START.isoformat())]
     # The claim's lease keeps a second beat from sending it again.
     assert bots_schedule(enqueue=lambda *m: sent.append(m)) == 0
 

@@ -110,12 +110,15 @@ def _schedule_once(enqueue) -> None:
         connection.close()
 
 
+TASK = "bots.tasks.bot_ticks["
+
+
 def busy_with(log) -> str | None:
     """The id of the tick task the worker is running now (received, not yet finished)."""
-    lines = [line for line in log.read_text().splitlines() if "bot_tick[" in line]
+    lines = [line for line in log.read_text().splitlines() if TASK in line]
     if not lines or "received" not in lines[-1]:
         return None
-    return lines[-1].split("bot_tick[", 1)[1].split("]", 1)[0]
+    return lines[-1].split(TASK, 1)[1].split("]", 1)[0]
 
 
 def assert_every_candle_ticked_once(run: BotRun) -> None:
@@ -147,9 +150,7 @@ def test_cel1_a_worker_killed_mid_run_loses_and_repeats_no_tick(
         os.killpg(worker.pid, signal.SIGKILL)  # in the middle of a tick
         worker.wait()
         interrupted = busy_with(log)
-        assert (
-            interrupted is not None and f"bot_tick[{interrupted}] succeeded" not in log.read_text()
-        )
+        assert interrupted is not None and f"{TASK}{interrupted}] succeeded" not in log.read_text()
         killed_at = BotRun.objects.get(pk=run.pk).ticks_done
         assert killed_at < CANDLES
         worker, _log = start_worker(tmp_path, 2)
@@ -166,9 +167,9 @@ def test_cel3_duplicate_messages_and_two_schedulers_are_harmless(
     expected = reference_orders(alice)
     run = bot_run_start(bot=window_bot(alice, "Duplicated"), acting_user=alice)
 
-    def twice(run_id: int, candle_iso: str) -> None:
-        _enqueue(run_id, candle_iso)
-        _enqueue(run_id, candle_iso)
+    def twice(run_ids: list[int], candle_iso: str) -> None:
+        _enqueue(run_ids, candle_iso)
+        _enqueue(run_ids, candle_iso)
 
     worker, _log = start_worker(tmp_path, 1)
     try:

@@ -69,11 +69,11 @@ HOG = "def main(sdk, params):\n    blob = 'a' * (2 ** 31)\n    return len(blob)\
 
 @pytest.mark.parametrize("source", [LOOP, HOG], ids=["cpu-or-wall", "memory"])
 def test_a_sandbox_breach_fails_the_bot(alice, btc_hours, source, monkeypatch):
-    from apps.bots import tick
+    from apps.bots import tick_trade
     from apps.engine.sandbox import SandboxLimits
 
     monkeypatch.setattr(
-        tick, "SCRIPT_LIMITS", SandboxLimits(cpu_seconds=1, wall_seconds=2, memory_mb=64)
+        tick_trade, "SCRIPT_LIMITS", SandboxLimits(cpu_seconds=1, wall_seconds=2, memory_mb=64)
     )
     run = bot_run_start(bot=replay_bot(alice, script_version(alice, source)), acting_user=alice)
     assert bot_tick_run(run_id=run.pk, candle_time=START) == "failed"
