@@ -24,6 +24,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from apps.audit.services import audit_record
+from apps.bots.bulk import rows_update
 from apps.bots.models import Bot, BotFill, BotLog, BotOrder, BotRun, PaperBook
 from apps.common.errors import ApplicationError
 from apps.engine.brokers.base import BrokerRejection
@@ -150,8 +151,7 @@ class PaperBooks:
     """The paper books of every account a batch of ticks trades on, locked and loaded with
     one query and saved together (`paper_books_open`); the batch form of `account_broker`.
 
-    A bot of the batch that fails rolls back to its savepoint; `checkpoint` before it and
-    `restore` after give its account's broker back the state the database has then."""
+    A batch that rolls back drops the brokers with it: they are only saved by `save`."""
 
     def __init__(self, accounts: Mapping[int, ExchangeAccount], books: Mapping[int, PaperBook]):
         self.accounts = dict(accounts)
@@ -167,21 +167,13 @@ class PaperBooks:
             )
         return broker
 
-    def checkpoint(self, account_id: int) -> dict[str, object] | None:
-        broker = self.brokers.get(account_id)
-        return None if broker is None else broker.to_dict()
-
-    def restore(self, account_id: int, state: Mapping[str, object] | None) -> None:
-        if state is not None:
-            self.brokers[account_id] = _book_broker(self.books[account_id], state)
-
     def save(self) -> None:
         """Every book back to its row (one UPDATE); balances mirrored where they moved."""
         now = datetime.now(UTC)
         for account_id, book in self.books.items():
             book.state = self.brokers[account_id].to_dict()
             book.updated_at = now
-        PaperBook.objects.bulk_update(list(self.books.values()), ["state", "updated_at"])
+        rows_update(list(self.books.values()), ["state", "updated_at"])
         for account_id, broker in self.brokers.items():
             if _totals(broker) != self.totals[account_id]:
                 _mirror_balances(self.accounts[account_id], broker)
@@ -205,9 +197,9 @@ def paper_books_open(
     return PaperBooks(paper, books)
 
 
-def _book_broker(book: PaperBook, state: Mapping[str, object] | None = None) -> PaperBroker:
+def _book_broker(book: PaperBook) -> PaperBroker:
     broker = PaperBroker.from_dict(
-        book.state if state is None else state,
+        book.state,
         instruments={},
         config=paper_config(book),
         clock=_StaticClock(OPENING),

@@ -194,8 +194,11 @@ def bot_equity_curve(*, run: BotRun | None) -> list[dict[str, Any]]:
     return [{"time": int(time.timestamp()), "value": float(equity)} for time, equity in rows]
 
 
-def bot_card(*, bot: Bot, run: BotRun | None) -> dict[str, Any]:
-    """What the live card shows: status, equity, P&L since the start, last tick."""
+def bot_card(
+    *, bot: Bot, run: BotRun | None, account_risk: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What the live card shows: status, equity, P&L since the start, last tick.
+    `account_risk`: the account's risk state when the caller has it (a batch of cards)."""
     pnl = None
     pnl_pct = None
     if run is not None and run.equity_start is not None and run.equity_last is not None:
@@ -214,13 +217,15 @@ def bot_card(*, bot: Bot, run: BotRun | None) -> dict[str, Any]:
         "pnl": pnl,
         "pnl_pct": pnl_pct,
         "realized_pnl": None if run is None else run.realized_pnl,
-        "risk_stage": _risk_stage(bot, run),
+        "risk_stage": _risk_stage(bot, run, account_risk),
     }
 
 
-def _risk_stage(bot: Bot, run: BotRun | None) -> str:
+def _risk_stage(bot: Bot, run: BotRun | None, account_risk: dict[str, Any] | None) -> str:
     """The stricter of the run's own stage and its account's (shared by its bots)."""
-    account = AccountRisk.objects.filter(account_id=bot.account_id).values_list("state", flat=True)
-    states = [(run.risk_state if run else None) or {}, account.first() or {}]
+    if account_risk is None:
+        rows = AccountRisk.objects.filter(account_id=bot.account_id)
+        account_risk = rows.values_list("state", flat=True).first()
+    states = [(run.risk_state if run else None) or {}, account_risk or {}]
     stages = [Stage(state.get("stage", Stage.ACTIVE)) for state in states]
     return max(stages, key=lambda stage: stage.severity).value

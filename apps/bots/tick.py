@@ -14,16 +14,16 @@ all:
    accounts, locked and loaded once (`execution.paper_books_open`);
 3. the candle through each book (fills), then each run's own fills booked to its own P&L
    (run_pnl.py, one query for the batch);
-4. per run, inside a savepoint: the strategy's decision, risk and orders (tick_trade.py);
-   an exception fails that run alone (`bot_run_fail`): its savepoint rolls back and its
-   account's broker goes back to the state before it;
+4. per run: the strategy's decision, risk and orders (tick_trade.py); an exception there
+   rolls the batch back, and the batch runs again without that run, which then fails
+   alone (`bot_run_fail`; no savepoint per run: failures are rare, round trips are not);
 5. every run's logs, snapshots, Tick rows, run fields, account risk and books written in
    bulk; the audit events last (the audit chain's lock is global); cards pushed on commit.
 
 A worker killed mid-batch commits nothing: the runs' leases bring the candle back and the
 Tick rows make any repeat harmless (CEL-1, CEL-3). An error outside any one run's
-savepoint (a bug, a broken book) retries the batch one run at a time, so it lands on the
-run that causes it and other bots never notice.
+strategy step (a bug, a broken book) retries the batch one run at a time, so it lands on
+the run that causes it and other bots never notice.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -39,6 +40,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.bots import engine_state, execution, feeds, push, run_pnl, tick_trade
+from apps.bots.bulk import rows_update
 from apps.bots.models import AccountRisk, BotFill, BotLog, BotRun, EquitySnapshot, Tick
 from apps.bots.services.lifecycle import bot_run_fail, tick_row_claim
 from apps.bots.tick_trade import BatchContext, TickWork
@@ -68,6 +70,14 @@ RUN_FIELDS = [
 
 class TickFailed(Exception):
     """The tick cannot go on for this bot; the message becomes the run's last_error."""
+
+
+class _RunFailed(Exception):
+    """One run of the batch failed: the batch rolls back and goes on without it."""
+
+    def __init__(self, run_id: int, error: str, printed: str = "") -> None:
+        super().__init__(error)
+        self.run_id, self.error, self.printed = run_id, error, printed
 
 
 class Batch:
@@ -102,9 +112,15 @@ def bot_ticks_run(
     running or paused), "retry" (the candles or the database cannot be had now; nothing
     was written) or "failed" (the run is FAILED now)."""
     batch = batch or Batch(run_ids, candle_time)
+    failed: dict[int, _RunFailed] = {}
     try:
-        with transaction.atomic():
-            _batch_run(batch, now)
+        while True:
+            try:
+                with transaction.atomic():
+                    _batch_run(batch, now, exclude=set(failed))
+                break
+            except _RunFailed as exc:
+                failed[exc.run_id] = exc
     except (OperationalError, InterfaceError) as exc:
         # The database itself is unreachable (full, restarting): not the bots' fault, and
         # nothing was written. Drop the broken connection; the leases bring the ticks back.
@@ -124,6 +140,10 @@ def bot_ticks_run(
         logger.exception("bot run %s failed on %s", batch.run_ids[0], candle_time)
         bot_run_fail(run_id=batch.run_ids[0], error=_error(exc), candle_time=candle_time)
         return {batch.run_ids[0]: "failed"}
+    for run_id, failure in failed.items():
+        _script_output_keep(run_id, candle_time, failure.printed)
+        bot_run_fail(run_id=run_id, error=failure.error, candle_time=candle_time)
+        batch.outcomes[run_id] = "failed"
     return batch.outcomes
 
 
@@ -133,11 +153,12 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _batch_run(batch: Batch, now: Callable[[], datetime]) -> None:
+def _batch_run(batch: Batch, now: Callable[[], datetime], *, exclude: set[int]) -> None:
+    batch.failures, batch.current = {}, None
     runs = list(
         BotRun.objects.select_for_update(of=("self",))
-        .select_related("bot__account", "bot__owner", "bot__strategy_version")
-        .filter(pk__in=batch.run_ids)
+        .select_related("bot__account", "bot__owner", "bot__strategy_version__strategy")
+        .filter(pk__in=[run_id for run_id in batch.run_ids if run_id not in exclude])
         .order_by("pk")
     )
     batch.outcomes = dict.fromkeys(batch.run_ids, "skipped")
@@ -155,8 +176,9 @@ def _batch_run(batch: Batch, now: Callable[[], datetime]) -> None:
         tick_trade.candle_fills(work, books.broker(work.run.bot.account_id))
     _own_fills(works)
     context = _context(works)
-    done = [work for work in works if _trade_one(batch, work, books, context)]
-    _finish(batch, done, started, now, books, context)
+    for work in works:
+        _trade_one(batch, work, books, context)
+    _finish(batch, works, started, now, books, context)
 
 
 def _claim(batch: Batch, runs: list[BotRun], started: datetime) -> list[BotRun]:
@@ -214,6 +236,7 @@ def _windows(batch: Batch, due: list[BotRun]) -> list[TickWork]:
     """Each due run's work with its warmup windows (one load per series and start); a run
     whose candles cannot be had now is left for later (its Tick row removed)."""
     memo: dict[tuple[object, ...], CandleArrays | Exception] = {}
+    specs: dict[tuple[object, ...], Any] = {}
     works, retry = [], []
     for run in due:
         bot = run.bot
@@ -240,7 +263,7 @@ def _windows(batch: Batch, due: list[BotRun]) -> list[TickWork]:
             batch.failures[run.pk] = str(problem)
         else:
             try:
-                spec = engine_state.bot_strategy_spec(bot)
+                spec = _spec(specs, run)
             except Exception as exc:  # a version the engine refuses fails its bot alone
                 batch.failures[run.pk] = _error(exc)
                 continue
@@ -249,6 +272,16 @@ def _windows(batch: Batch, due: list[BotRun]) -> list[TickWork]:
     if retry:
         Tick.objects.filter(pk__in=retry).delete()
     return works
+
+
+def _spec(specs: dict[tuple[object, ...], Any], run: BotRun) -> Any:
+    """The run's strategy spec, built once per version and parameters in a batch (specs
+    are frozen: the runs of a batch may share one)."""
+    bot = run.bot
+    key = (bot.strategy_version_id, repr(sorted((bot.params or {}).items())))
+    if key not in specs:
+        specs[key] = engine_state.bot_strategy_spec(bot)
+    return specs[key]
 
 
 def _own_fills(works: list[TickWork]) -> None:
@@ -278,33 +311,20 @@ def _context(works: list[TickWork]) -> BatchContext:
 
 def _trade_one(
     batch: Batch, work: TickWork, books: execution.PaperBooks, context: BatchContext
-) -> bool:
-    """The run's decisions and orders in a savepoint; False when the run failed."""
+) -> None:
+    """The run's decisions and orders; a failure becomes `_RunFailed` (see the module)."""
     run = work.run
-    account_id = run.bot.account_id
-    before = books.checkpoint(account_id)
-    risk_row = context.account_risk[account_id]
-    risk_before = (risk_row.state, account_id in context.account_risk_changed)
     batch.current = run.pk  # left set when the soft time limit strikes (tasks.py)
     try:
-        with transaction.atomic():
-            tick_trade.trade(work, books.broker(account_id), context)
-        batch.current = None
-        return True
+        tick_trade.trade(work, books.broker(run.bot.account_id), context)
     except (SoftTimeLimitExceeded, OperationalError, InterfaceError):
         raise
     except Exception as exc:
-        batch.current = None
         if not isinstance(exc, (TickFailed, feeds.FeedError, ScriptBacktestError)):
             logger.exception("bot run %s failed on %s", run.pk, batch.candle_time)
-        if isinstance(exc, ScriptBacktestError):
-            batch.printed[run.pk] = exc.log
-        batch.failures[run.pk] = _error(exc)
-        books.restore(account_id, before)
-        risk_row.state = risk_before[0]
-        if not risk_before[1]:
-            context.account_risk_changed.discard(account_id)
-        return False
+        printed = exc.log if isinstance(exc, ScriptBacktestError) else ""
+        raise _RunFailed(run.pk, _error(exc), printed) from exc
+    batch.current = None
 
 
 def _finish(
@@ -340,8 +360,8 @@ def _finish(
             )
         )
         batch.outcomes[run.pk] = "done"
-    BotRun.objects.bulk_update([w.run for w in done], RUN_FIELDS)
-    Tick.objects.bulk_update(ticks, ["status", "finished_at", "delay_ms", "orders"])
+    rows_update([w.run for w in done], RUN_FIELDS)
+    rows_update(ticks, ["status", "finished_at", "delay_ms", "orders"])
     changed = [context.account_risk[a] for a in sorted(context.account_risk_changed)]
     for row in changed:
         row.updated_at = finished
@@ -352,8 +372,7 @@ def _finish(
         for event in work.audits:
             audit_record(**event)
     _failures(batch)
-    for work in done:
-        push.bot_push_on_commit(work.run.pk)
+    push.bots_push_on_commit([work.run.pk for work in done])
 
 
 def _failures(batch: Batch) -> None:
