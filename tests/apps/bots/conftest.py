@@ -18,6 +18,14 @@ DATA = Path(__file__).resolve().parents[3] / "data" / "candles"
 # Hours of BTC/USDT in 2020 (data/candles/README.md).
 START = datetime(2020, 9, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+# A script bot that buys when flat and sells all when not: a round trip every two candles.
+FLIP = (
+    "def main(sdk, params):\n"
+    "    if sdk.position.size == 0:\n"
+    "        sdk.buy(amount=1000)\n"
+    "    else:\n"
+    "        sdk.close()\n"
+)
 
 
 @pytest.fixture

@@ -9,15 +9,8 @@ from apps.bots.services.lifecycle import bot_run_start
 from apps.bots.tick import bot_tick_run, bot_ticks_run
 from apps.engine.clock import FixedClock
 from apps.market.models import Candle
-from tests.apps.bots.conftest import HOUR, START, paper_account, replay_bot, script_version
+from tests.apps.bots.conftest import FLIP, HOUR, START, paper_account, replay_bot, script_version
 
-FLIP = (
-    "def main(sdk, params):\n"
-    "    if sdk.position.size == 0:\n"
-    "        sdk.buy(amount=1000)\n"
-    "    else:\n"
-    "        sdk.close()\n"
-)
 HOLD_ONCE = (
     "def main(sdk, params):\n"
     "    if not sdk.state.get('done'):\n"

@@ -9,7 +9,7 @@ from apps.audit.models import AuditEvent
 from apps.bots.models import BotFill, BotLog, BotOrder, BotRun, EquitySnapshot, Tick
 from apps.bots.services.lifecycle import bot_run_start, global_kill_set
 from apps.bots.tick import bot_tick_run
-from tests.apps.bots.conftest import HOUR, START, replay_bot, script_version, template_version
+from tests.apps.bots.conftest import FLIP, HOUR, START, replay_bot, script_version, template_version
 
 BUY_EVERY_BAR = "def main(sdk, params):\n    sdk.buy(amount=100)\n"
 
@@ -169,15 +169,6 @@ def test_an_unreachable_database_is_retried_not_blamed_on_the_bot(sma_run, monke
     sma_run.refresh_from_db()
     assert sma_run.status == "RUNNING" and not Tick.objects.filter(run=sma_run).exists()
     assert bot_tick_run(run_id=sma_run.pk, candle_time=START) == "done"
-
-
-FLIP = (
-    "def main(sdk, params):\n"
-    "    if sdk.position.size == 0:\n"
-    "        sdk.buy(amount=1000)\n"
-    "    else:\n"
-    "        sdk.close()\n"
-)
 
 
 def test_a_losing_streak_starts_a_cooldown(alice, btc_hours):

@@ -11,20 +11,13 @@ from apps.bots.services.lifecycle import bot_run_start
 from apps.bots.tick import bot_tick_run, bot_ticks_run
 from apps.exchanges.models import PaperBalance
 from tests.apps.bots.conftest import (
+    FLIP,
     HOUR,
     START,
     paper_account,
     replay_bot,
     script_version,
     template_version,
-)
-
-FLIP = (
-    "def main(sdk, params):\n"
-    "    if sdk.position.size == 0:\n"
-    "        sdk.buy(amount=1000)\n"
-    "    else:\n"
-    "        sdk.close()\n"
 )
 
 
