@@ -8,6 +8,7 @@ over HTTP when their websocket reconnects.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from functools import partial
@@ -82,8 +83,7 @@ def bots_push(run_ids: Sequence[int]) -> None:
             return
 
         async def send_all() -> None:
-            for group, message in sends:
-                await layer.group_send(group, message)
+            await asyncio.gather(*(layer.group_send(group, msg) for group, msg in sends))
 
         async_to_sync(send_all)()
     except Exception:  # any transport error: logged; the pages re-sync over HTTP

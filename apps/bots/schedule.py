@@ -22,9 +22,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.bots import execution, feeds
+from apps.bots.bulk import rows_update
 from apps.bots.models import Bot, BotOrder, BotRun
 from apps.bots.services.lifecycle import bot_run_finish
 from apps.engine.clock import FixedClock
@@ -60,7 +62,9 @@ def bots_schedule(
     with transaction.atomic():
         runs = list(
             BotRun.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("bot__strategy_version")
+            .select_related("bot")
+            .defer("memory", "risk_state", "limits", "bot__params", "bot__risk_overrides")
+            .annotate(script=Q(bot__strategy_version__strategy__kind=StrategyKind.SCRIPT))
             .filter(status__in=ACTIVE, paused_at__isnull=True, next_due_at__lte=now)
             .filter(bot__kind=Bot.Kind.STRATEGY)
             .order_by("next_due_at")[:batch]
@@ -79,7 +83,7 @@ def bots_schedule(
                 continue
             run.next_due_at = now + lease()
             groups.setdefault(_batch_key(run, candle), []).append(run.pk)
-        BotRun.objects.bulk_update(runs, ["next_due_at"])
+        rows_update(runs, ["next_due_at"])
         messages = _batches(groups)
         transaction.on_commit(lambda: [send(run_ids, iso) for run_ids, iso in messages])
     for run in finished:
@@ -91,8 +95,7 @@ def bots_schedule(
 def _batch_key(run: BotRun, candle: datetime) -> tuple[object, ...]:
     """Runs with equal keys tick together: same candle, same series, scripts apart."""
     bot = run.bot
-    version = bot.strategy_version
-    script = version is not None and version.kind == StrategyKind.SCRIPT
+    script = bool(getattr(run, "script", False))  # annotated by bots_schedule
     return (candle.isoformat(), bot.feed, bot.market_exchange, bot.timeframe, script)
 
 
