@@ -53,6 +53,10 @@ def run_fills_seen(run: BotRun) -> int:
 def run_fills_apply(run: BotRun, fills: Iterable[RunFill]) -> list[PositionChange]:
     """Book `fills` (ascending ids; ones seen before are skipped) into the run's lots and
     `realized_pnl`; returns what each did to the position."""
+    if BOOKS_KEY not in (run.risk_state or {}):
+        # Books start empty and take every fill of the run (fills with ids above 0): a run
+        # started before runs kept their own books gets its P&L rebuilt, not added twice.
+        run.realized_pnl = ZERO
     data = dict((run.risk_state or {}).get(BOOKS_KEY) or {})
     seen = int(data.get("seen", 0))
     lots: dict[str, list[list[str]]] = {s: list(v) for s, v in (data.get("lots") or {}).items()}

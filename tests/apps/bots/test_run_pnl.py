@@ -79,3 +79,38 @@ def test_a_bot_alone_on_its_account_matches_the_ledger(alice, btc_hours):
     run = BotRun.objects.get(pk=run.pk)
     assert run.realized_pnl != 0
     assert run.realized_pnl == book_realized(bot.account)
+
+
+def fill(pk: int, side: str, qty: str, price: str, fee: str = "0", fee_asset: str = "USDT"):
+    return run_pnl.RunFill(
+        pk, "BTC/USDT", side, Decimal(qty), Decimal(price), Decimal(fee), fee_asset
+    )
+
+
+def test_run_books_are_fifo_and_count_fees_like_the_ledger() -> None:
+    # A run from before runs kept books: its P&L is rebuilt from its fills, not added to.
+    run = BotRun(realized_pnl=Decimal(7), risk_state={})
+    changes = run_pnl.run_fills_apply(
+        run,
+        [
+            fill(1, "buy", "1", "100", fee="0.01", fee_asset="BTC"),  # 0.99 held at 100
+            fill(2, "buy", "1", "110", fee="1"),
+            fill(3, "sell", "1.5", "120", fee="2"),
+        ],
+    )
+    # Sell 1.5: 0.99 at 100 + 0.51 at 110 -> 180 - 155.1 = 24.9; fees 1 (base, at 100) + 1 + 2.
+    assert run.realized_pnl == Decimal("24.9") - Decimal("1") - Decimal("1") - Decimal("2")
+    assert run_pnl.run_position(run, "BTC/USDT") == Decimal("0.49")
+    assert [(c.flat_before, c.flat_after) for c in changes] == [
+        (True, False),
+        (False, False),
+        (False, False),
+    ]
+    assert run_pnl.run_unrealized(run, {"BTC/USDT": Decimal(120)}) == Decimal("0.49") * 10
+    # A fill seen before changes nothing; selling beyond the run's own lots makes no P&L.
+    before = run.realized_pnl
+    run_pnl.run_fills_apply(run, [fill(3, "sell", "1.5", "120", fee="2")])
+    assert run.realized_pnl == before
+    run_pnl.run_fills_apply(run, [fill(4, "sell", "1", "130")])
+    assert run.realized_pnl == before + Decimal("0.49") * 20
+    assert run_pnl.run_position(run, "BTC/USDT") == 0
