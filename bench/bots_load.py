@@ -8,8 +8,11 @@ Each bot has its own paper account and runs an SMA cross (5/20) on synthetic 1m 
 (exchange "benchmark", BENCH/USDT). Bots are started the way users start them, spread over
 one candle interval (`--speed` seconds per candle), so their candles close at different
 moments; `--aligned` starts them all at once instead (every bot's candle closes at the
-same instant, the worst case: the delay then grows with N x the tick's cost). This script
-plays beat: it runs the scheduler every `--poll` seconds in-process.
+same instant, the real case for 1m bots and the worst one: the last batch's delay is N x
+a tick's cost within a batch). The scheduler puts runs due on the same candle into
+messages of BOTS_TICK_BATCH runs (schedule.py); this script plays beat: it runs the
+scheduler every `--poll` seconds in-process. A run that does not finish within its
+timeout still prints the figures of the ticks done, after an INCOMPLETE line.
 
 Against a worker you started yourself (same DATABASE_URL / REDIS_URL):
     celery -A config worker -Q ticks -c 1
