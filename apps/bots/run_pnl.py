@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from apps.bots.models import BotRun
+from apps.bots.models import BotFill, BotRun
 from apps.engine.types import ZERO, split_symbol
 
 BOOKS_KEY = "books"
@@ -48,6 +48,23 @@ class PositionChange:
 def run_fills_seen(run: BotRun) -> int:
     """The id of the last fill already in the run's books (fill ids only grow)."""
     return int(((run.risk_state or {}).get(BOOKS_KEY) or {}).get("seen", 0))
+
+
+def run_fills_unbooked(runs: Iterable[BotRun]) -> dict[int, list[RunFill]]:
+    """Every fill of the runs' orders not in their books yet (one query), by run id."""
+    seen = {run.pk: run_fills_seen(run) for run in runs}
+    if not seen:
+        return {}
+    rows = (
+        BotFill.objects.filter(order__run_id__in=list(seen), pk__gt=min(seen.values()))
+        .order_by("pk")
+        .values_list("pk", "order__run_id", "symbol", "side", "qty", "price", "fee", "fee_asset")
+    )
+    fills: dict[int, list[RunFill]] = {}
+    for pk, run_id, *fields in rows:
+        if pk > seen[run_id]:
+            fills.setdefault(run_id, []).append(RunFill(pk, *fields))
+    return fills
 
 
 def run_fills_apply(run: BotRun, fills: Iterable[RunFill]) -> list[PositionChange]:

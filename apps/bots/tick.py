@@ -41,7 +41,7 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.bots import engine_state, execution, feeds, push, run_pnl, tick_trade
 from apps.bots.bulk import rows_update
-from apps.bots.models import AccountRisk, BotFill, BotLog, BotRun, EquitySnapshot, Tick
+from apps.bots.models import AccountRisk, BotLog, BotRun, EquitySnapshot, Tick
 from apps.bots.services.lifecycle import bot_run_fail, tick_row_claim
 from apps.bots.tick_trade import BatchContext, TickWork
 from apps.engine.candles import CandleArrays
@@ -286,15 +286,7 @@ def _spec(specs: dict[tuple[object, ...], Any], run: BotRun) -> Any:
 
 def _own_fills(works: list[TickWork]) -> None:
     """Every fill of the batch's runs' orders not booked yet (one query), to each run."""
-    seen = {work.run.pk: run_pnl.run_fills_seen(work.run) for work in works}
-    rows = (
-        BotFill.objects.filter(order__run_id__in=list(seen), pk__gt=min(seen.values()))
-        .order_by("pk")
-        .values_list("pk", "order__run_id", "symbol", "side", "qty", "price", "fee", "fee_asset")
-    )
-    fills: dict[int, list[run_pnl.RunFill]] = {}
-    for pk, run_id, *fields in rows:
-        fills.setdefault(run_id, []).append(run_pnl.RunFill(pk, *fields))
+    fills = run_pnl.run_fills_unbooked(work.run for work in works)
     for work in works:
         if work.run.pk in fills:
             tick_trade.own_fills_book(work, fills[work.run.pk])

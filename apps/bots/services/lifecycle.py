@@ -24,7 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.bots import engine_state, execution, feeds
+from apps.bots import engine_state, execution, feeds, run_pnl
 from apps.bots.models import (
     AccountRisk,
     Bot,
@@ -200,7 +200,6 @@ def _fill_exits_now(run: BotRun, broker: Any, placed: list[BotOrder], at: dateti
     close, else the account's last fill of the symbol), and book their P&L on the run."""
     bot = run.bot
     marks = bot_marks(bot=bot, run=run)
-    realized = broker.ledger.realized
     for symbol in {order.symbol for order in placed}:
         price = marks.get(symbol)
         if price is not None:
@@ -209,7 +208,8 @@ def _fill_exits_now(run: BotRun, broker: Any, placed: list[BotOrder], at: dateti
             )
     if bot.kind == Bot.Kind.SIGNAL:
         return  # a signal run keeps no P&L of its own (its alerts' fills are the record)
-    run.realized_pnl += broker.ledger.realized - realized
+    # The run's own books, as a tick keeps them: other bots' fills on the account never count.
+    run_pnl.run_fills_apply(run, run_pnl.run_fills_unbooked([run]).get(run.pk, []))
     held = engine_state.held_marks(broker.ledger)
     view = engine_state.bot_account_view(
         execution.account_snapshot(broker=broker, marks={**held, **marks}),
@@ -218,7 +218,7 @@ def _fill_exits_now(run: BotRun, broker: Any, placed: list[BotOrder], at: dateti
         capital_limit=bot.capital_limit,
     )
     run.equity_last = view.equity
-    run.save(update_fields=["realized_pnl", "equity_last", "updated_at"])
+    run.save(update_fields=["realized_pnl", "risk_state", "equity_last", "updated_at"])
 
 
 def _cancel_open(run: BotRun, broker: Any) -> None:

@@ -149,7 +149,13 @@ def test_a_stop_after_the_replay_ran_out_flattens_at_the_last_close(alice, repla
         "0.01"
     )
     run.refresh_from_db()
-    assert run.realized_pnl != 0 and run.ended_at is not None
+    # Flat again, the run's P&L is exactly its own fills' cash flow, fees included.
+    fills = BotFill.objects.filter(order__run=run)
+    assert {fill.fee_asset for fill in fills} == {"USDT"}
+    cash_flow = sum(
+        (f.qty * f.price * (1 if f.side == "sell" else -1) - f.fee for f in fills), Decimal(0)
+    )
+    assert run.realized_pnl == cash_flow != 0 and run.ended_at is not None
     assert events(run) == ["bots.run_started", "bots.run_stopping", "bots.run_stopped"]
 
 
