@@ -5,7 +5,8 @@ A bot calls it on each closed candle with its warmup window; the event-path back
 the clock differ (DESIGN.md §3).
 
     state   StrategyState: the strategy (a condition `StrategySpec`, an `EventSpec` for
-            grid/DCA, or a `ScriptSpec`), position, balance, resting orders, memory
+            grid/DCA or recorded alerts, or a `ScriptSpec`), position, balance, resting
+            orders, memory
     candles CandleArrays, oldest first, ending with the candle that just closed
     clock   a Clock; the engine never reads wall time
 
@@ -37,6 +38,7 @@ from apps.engine.strategies.conditions import ConditionStrategy
 from apps.engine.strategies.dca import DcaStrategy
 from apps.engine.strategies.grid import GridStrategy
 from apps.engine.strategies.indicators import IndicatorCache
+from apps.engine.strategies.recorded import RecordedSignalsStrategy, recorded_signals_from_params
 from apps.engine.strategies.script import ScriptSpec, ScriptStrategy
 
 __all__ = [
@@ -64,8 +66,10 @@ def build_strategy(spec: Any) -> Strategy:
             return GridStrategy(spec.params)
         if spec.template == "dca":
             return DcaStrategy(spec.params)
+        if spec.template == "recorded":
+            return RecordedSignalsStrategy(recorded_signals_from_params(spec.params))
         raise StrategySpecError(
-            f"template {spec.template!r} does not run on the event path; use grid or dca",
+            f"template {spec.template!r} does not run on the event path; use grid, dca or recorded",
             "strategy",
         )
     if isinstance(spec, ScriptSpec):

@@ -14,11 +14,9 @@ chosen with a minimum length). The raw body is never stored: it carries the pass
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 
 from django.db import models
-from django.utils import timezone
 
 from apps.bots.models import AMOUNT, SYMBOL_MAX_LENGTH, Bot, BotOrder
 from apps.common.models import BaseModel
@@ -125,50 +123,3 @@ class WebhookEvent(models.Model):
         if begin is None or finish is None:
             return None
         return Decimal((finish - begin).total_seconds() * 1000).quantize(Decimal("0.1"))
-
-
-class SignalBacktestRun(BaseModel):
-    """One signal backtest of a bot's recorded alerts, run by a worker on the `backtests`
-    queue (never inside a request): queued -> running -> done | failed, with its results
-    per whitelisted symbol once done."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    ACTIVE = (Status.QUEUED, Status.RUNNING)
-    # The task's hard time limit (tasks.py); a run RUNNING without progress for longer has
-    # lost its worker and will never finish.
-    TIME_LIMIT_SECONDS = 960
-
-    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="signal_backtests")
-    exchange = models.CharField(max_length=32, help_text="ccxt exchange id of the candles")
-    timeframe = models.CharField(max_length=8)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    progress = models.PositiveSmallIntegerField(default=0, help_text="percent, 0..100")
-    error = models.TextField(blank=True, help_text="why the run failed, shown to the owner")
-    # Per symbol: {"symbol", "alerts", "candles", "metrics" (Metrics.as_dict or null),
-    # "trades": [{"entry_time", "entry_price", "exit_time", "exit_price", "size", "pnl"}]}
-    results = models.JSONField(default=list, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ("-created_at", "-id")
-
-    def __str__(self) -> str:
-        return f"signal backtest #{self.pk} of {self.bot_id}"
-
-    @property
-    def is_stalled(self) -> bool:
-        """RUNNING with no progress for longer than the task may live: its worker died."""
-        quiet = timezone.now() - self.updated_at
-        return self.status == self.Status.RUNNING and quiet > timedelta(
-            seconds=self.TIME_LIMIT_SECONDS
-        )
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in self.ACTIVE and not self.is_stalled

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, Max, Min, QuerySet
 from django.shortcuts import get_object_or_404
 
 from apps.accounts.models import User
+from apps.backtests.models import BacktestTask
 from apps.bots.models import Bot
-from apps.signals.models import SignalBacktestRun, WebhookEvent
+from apps.signals.models import WebhookEvent
 
 
 def signal_bot_list_for_user(*, user: User) -> QuerySet[Bot]:
@@ -25,5 +26,25 @@ def webhook_events_for_bot(*, bot: Bot) -> QuerySet[WebhookEvent]:
     return WebhookEvent.objects.filter(bot=bot).select_related("order")
 
 
-def signal_backtest_latest(*, bot: Bot) -> SignalBacktestRun | None:
-    return SignalBacktestRun.objects.filter(bot=bot).first()
+def signal_backtests_of_bot(*, bot: Bot) -> QuerySet[BacktestTask]:
+    """The backtests of the bot's recorded alerts, newest first (the caller checked that
+    the bot is the user's)."""
+    return (
+        BacktestTask.objects.filter(
+            owner=bot.owner, pairs__strategy_version__strategy__signal_bot=bot
+        )
+        .distinct()
+        .order_by("-created_at", "-id")
+    )
+
+
+def accepted_alerts_by_symbol(*, bot: Bot) -> QuerySet[WebhookEvent, dict[str, object]]:
+    """Per symbol: how many accepted alerts the bot holds and when the first and last
+    arrived (what "Backtest these alerts" would replay)."""
+    return (
+        WebhookEvent.objects.filter(bot=bot, status=WebhookEvent.Status.ACCEPTED)
+        .exclude(symbol="")
+        .values("symbol")
+        .annotate(count=Count("id"), first=Min("received_at"), last=Max("received_at"))
+        .order_by("symbol")
+    )

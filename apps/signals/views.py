@@ -4,10 +4,12 @@ in its URL and the passphrase in its body, never by a session."""
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import Paginator
@@ -19,15 +21,18 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.client_ip import client_ip_address
+from apps.backtests.forms import TIMEFRAMES as BACKTEST_TIMEFRAMES
+from apps.backtests.services import BacktestInvalid
 from apps.bots.models import Bot
 from apps.bots.services.create import BotQuotaExceeded
 from apps.common.errors import ApplicationError, InputInvalid
-from apps.signals.backtest import TIMEFRAMES as BACKTEST_TIMEFRAMES
-from apps.signals.backtest import signal_backtest_start
+from apps.signals.backtest import DEFAULT_TIMEFRAME, NO_ALERTS, signal_backtest_start
+from apps.signals.backtest_form import SignalBacktestForm
 from apps.signals.forms import SignalBotForm
 from apps.signals.receive import Delivery, webhook_receive
 from apps.signals.selectors import (
-    signal_backtest_latest,
+    accepted_alerts_by_symbol,
+    signal_backtests_of_bot,
     signal_bot_get_for_user,
     signal_bot_list_for_user,
     webhook_events_for_bot,
@@ -37,6 +42,8 @@ from apps.signals.templates import curl_example, message_templates
 
 _HOOK_SLOTS = threading.BoundedSemaphore(settings.SIGNALS_HOOK_CONCURRENCY)
 EVENTS_PER_PAGE = 25
+BACKTESTS_LISTED = 20
+PAIR_PATH = re.compile(r"^pairs\[\d+\]\.")
 TOKEN_HIDDEN = "<token shown once>"  # noqa: S105 (stands in for the secret)
 
 
@@ -123,38 +130,41 @@ def signal_bot_rotate(request: HttpRequest, signal_bot_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def signal_bot_backtest(request: HttpRequest, signal_bot_id: int) -> HttpResponse:
-    """The latest signal backtest of the bot (signals/backtest.py); a POST queues a new
-    one for a worker, and the page polls its progress until it is done."""
+    """The bot's accepted alerts and their backtests; a POST snapshots the alerts and
+    queues their backtest in the backtests app (signals/backtest.py), then shows its page."""
     user: Any = request.user
     bot = signal_bot_get_for_user(user=user, bot_id=signal_bot_id)
-    exchange = bot.account.exchange
-    timeframe = "1h"
-    error = ApplicationError("")
-    if request.method == "POST":
-        exchange = request.POST.get("exchange", "").strip() or exchange
-        timeframe = request.POST.get("timeframe", "").strip()
+    timeframe = bot.timeframe if bot.timeframe in BACKTEST_TIMEFRAMES else DEFAULT_TIMEFRAME
+    initial = {"exchange": bot.account.exchange, "timeframe": timeframe}
+    form = SignalBacktestForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
         try:
-            signal_backtest_start(bot=bot, acting_user=user, exchange=exchange, timeframe=timeframe)
+            task = signal_backtest_start(bot=bot, acting_user=user, data=form.backtest_input())
+        except BacktestInvalid as refused:
+            _backtest_errors(form, refused.problems)
         except ApplicationError as refused:
-            error = refused
+            form.add_error(None, refused.message)
         else:
-            return redirect("signals:backtest", signal_bot_id=bot.pk)
-    run = signal_backtest_latest(bot=bot)
-    if run is not None and not error.message:
-        exchange, timeframe = run.exchange, run.timeframe
+            messages.success(request, f"Queued “{task.name}”.")
+            return redirect("backtests:detail", task_id=task.pk)
     context = {
         "bot": bot,
-        "exchange": exchange,
-        "timeframe": timeframe,
-        "timeframes": BACKTEST_TIMEFRAMES,
-        "error": error.message,
-        "error_field": error.field or "",
-        "run": run,
+        "form": form,
+        "alerts": list(accepted_alerts_by_symbol(bot=bot)),
+        "backtests": signal_backtests_of_bot(bot=bot)[:BACKTESTS_LISTED],
+        "no_alerts": NO_ALERTS,
     }
-    template = "signals/backtest.html"
-    if getattr(request, "htmx", False) and request.GET.get("partial") == "run":
-        template += "#run"
-    return render(request, template, context, status=400 if error.message else 200)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "signals/backtest.html", context, status=status)
+
+
+def _backtest_errors(form: SignalBacktestForm, problems: list[tuple[str, str]]) -> None:
+    """The backtests app's refusals next to this form's inputs (a pair's timeframe, capital
+    and fees are the form's); the rest, such as missing candles, above it."""
+    for path, message in problems:
+        name = PAIR_PATH.sub("", path)
+        name = "fee" if name in ("taker_fee", "maker_fee") else name
+        form.add_error(name if name in form.fields else None, message)
 
 
 def _detail(

@@ -22,12 +22,20 @@ from django.db import models
 
 from apps.common.models import BaseModel
 from apps.engine.backtest import StrategySpec, StrategySpecError
+from apps.engine.strategies.base import EventSpec
 
 
 class StrategyKind(models.TextChoices):
     TEMPLATE = "template", "Template"
     CONDITIONS = "conditions", "Condition builder"
     SCRIPT = "script", "Python script"
+    # A signal bot's accepted alerts, snapshotted for a backtest (apps/strategies/recorded.py);
+    # read-only: never written in the editor, never optimised, never run by a bot.
+    RECORDED = "recorded", "Recorded alerts"
+
+
+# The kinds a person writes in the strategy editor and the API.
+EDITABLE_KINDS = (StrategyKind.TEMPLATE, StrategyKind.CONDITIONS, StrategyKind.SCRIPT)
 
 
 class Strategy(BaseModel):
@@ -41,6 +49,16 @@ class Strategy(BaseModel):
     # Set when the owner archives it; archived strategies keep their versions for the
     # backtests and bots that point at them, but leave the list.
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Recorded kind only: the signal bot whose alerts the versions hold (one strategy per
+    # bot). SET_NULL keeps the snapshots, and the backtests that point at them, if the
+    # bot goes.
+    signal_bot = models.OneToOneField(
+        "bots.Bot",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="recorded_strategy",
+    )
 
     class Meta:
         verbose_name_plural = "strategies"
@@ -60,6 +78,10 @@ class Strategy(BaseModel):
     @property
     def is_archived(self) -> bool:
         return self.archived_at is not None
+
+    @property
+    def is_editable(self) -> bool:
+        return self.kind in EDITABLE_KINDS
 
 
 class ImmutableVersionError(RuntimeError):
@@ -150,12 +172,32 @@ class StrategyVersion(models.Model):
             script=self.script,
         )
 
-    def engine_spec(self) -> StrategySpec:
-        """The engine's StrategySpec for a template or condition version.
+    @property
+    def recorded_symbols(self) -> list[str]:
+        """Recorded kind: the symbols the snapshot holds alerts for (the only ones it
+        backtests); empty for other kinds."""
+        if self.kind != StrategyKind.RECORDED:
+            return []
+        return sorted((self.params or {}).get("alerts", {}))
+
+    def engine_spec(self, *, symbol: str = "") -> StrategySpec | EventSpec:
+        """The engine's spec: a StrategySpec for a template or condition version, and for
+        a recorded-alerts version the `EventSpec("recorded", ...)` of `symbol`'s alerts.
 
         Raises StrategySpecError for scripts (run them through the sandbox with
-        `script_source`) and for event-path templates (grid, DCA), which have no trees.
+        `script_source`), for event-path templates (grid, DCA), which have no trees, and
+        for a symbol a recorded version holds no alerts for (field "symbol").
         """
+        if self.kind == StrategyKind.RECORDED:
+            alerts = (self.params or {}).get("alerts", {}).get(symbol)
+            if not alerts:
+                held = ", ".join(self.recorded_symbols) or "none"
+                raise StrategySpecError(
+                    f"{self} holds no recorded alerts for {symbol or 'this symbol'}; "
+                    f"it backtests only the symbols it holds alerts for: {held}",
+                    "symbol",
+                )
+            return EventSpec("recorded", {"alerts": alerts})
         if self.kind == StrategyKind.SCRIPT:
             raise StrategySpecError("a script strategy runs in the sandbox, not as conditions")
         if self.entry is None or self.exit is None:

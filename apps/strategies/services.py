@@ -16,6 +16,7 @@ from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.common.errors import ApplicationError
 from apps.strategies.models import Strategy, StrategyKind, StrategyVersion, content_hash
+from apps.strategies.recorded import Alert, recorded_content, recorded_name
 from apps.strategies.specs import StrategyInvalid, build_content
 
 NAME_TAKEN = "You already have a strategy with this name."
@@ -162,3 +163,67 @@ def strategy_archive(*, strategy: Strategy, acting_user: User) -> Strategy:
         data={"strategy": locked.name},
     )
     return locked
+
+
+def _recorded_strategy(*, bot: Any) -> Strategy:
+    """The bot's recorded strategy, locked; created on first use (a name taken by one of
+    the owner's own strategies gets the bot's id appended)."""
+    found = Strategy.objects.select_for_update().filter(signal_bot=bot).first()
+    if found is not None:
+        return found
+    name = recorded_name(bot.name)
+    if Strategy.objects.filter(owner=bot.owner, name__iexact=name).exists():
+        name = recorded_name(f"{bot.name[:85]} (bot #{bot.pk})")
+    strategy = Strategy(
+        owner=bot.owner,
+        name=name,
+        kind=StrategyKind.RECORDED,
+        signal_bot=bot,
+        description=f"Accepted alerts of the signal bot “{bot.name}”, snapshotted for backtests.",
+    )
+    try:
+        with transaction.atomic():
+            strategy.save(force_insert=True)
+    except IntegrityError:
+        # A concurrent first snapshot of the same bot created it.
+        return Strategy.objects.select_for_update().get(signal_bot=bot)
+    audit_record(
+        event_type="strategy.created",
+        actor=bot.owner,
+        owner=bot.owner,
+        target=strategy,
+        data={"strategy": strategy.name, "kind": strategy.kind, "signal_bot": bot.pk},
+    )
+    return strategy
+
+
+@transaction.atomic
+def strategy_recorded_snapshot(
+    *, bot: Any, acting_user: Any, alerts: dict[str, list[Alert]]
+) -> StrategyVersion:
+    """The version holding `alerts` of the signal `bot`: its latest version when that
+    already holds exactly these alerts, else a new one (audited)."""
+    content = recorded_content(alerts)
+    strategy = _recorded_strategy(bot=bot)
+    digest = content_hash(content)
+    latest = strategy.versions.select_related("strategy").order_by("-number").first()
+    if latest is not None and latest.content_hash == digest:
+        return latest
+    number = (strategy.versions.aggregate(top=Max("number"))["top"] or 0) + 1
+    count = sum(len(items) for items in content["params"]["alerts"].values())
+    version = _version_write(
+        strategy=strategy,
+        number=number,
+        content=content,
+        acting_user=acting_user,
+        note=f"{count} alerts on {len(content['params']['alerts'])} symbols",
+    )
+    Strategy.objects.filter(pk=strategy.pk).update(updated_at=timezone.now())
+    audit_record(
+        event_type="strategy.version_created",
+        actor=acting_user,
+        owner=strategy.owner,
+        target=version,
+        data={**_audit_data(version), "signal_bot": bot.pk, "alerts": count},
+    )
+    return version

@@ -30,6 +30,10 @@ def main(sdk, params):
 '''
 EXAMPLE_SCRIPT_PARAMS = {"fast": 10, "slow": 30}
 MAX_SCRIPT_CHARS = 100_000
+RECORDED_READ_ONLY = (
+    "recorded alerts are read-only: their versions are snapshots of a signal bot's "
+    "accepted alerts, taken by “Backtest these alerts” on the signal bot's page"
+)
 
 
 class StrategyInvalid(ApplicationError):
@@ -64,6 +68,8 @@ def build_content(
         return _conditions_content(params, entry, exit)
     if kind == StrategyKind.SCRIPT:
         return _script_content(params, script)
+    if kind == StrategyKind.RECORDED:
+        raise StrategyInvalid([("kind", RECORDED_READ_ONLY)])
     raise StrategyInvalid([("kind", f"unknown kind {kind!r}; use one of {StrategyKind.values}")])
 
 

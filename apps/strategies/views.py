@@ -18,7 +18,7 @@ from apps.common.errors import ApplicationError
 from apps.strategies.describe import tree_outline
 from apps.strategies.editors import EDITORS, Editor
 from apps.strategies.forms import KIND_HELP, StrategyMetaForm
-from apps.strategies.models import Strategy, StrategyKind, StrategyVersion
+from apps.strategies.models import EDITABLE_KINDS, Strategy, StrategyKind, StrategyVersion
 from apps.strategies.selectors import (
     strategy_get_for_user,
     strategy_latest_version,
@@ -32,12 +32,13 @@ from apps.strategies.services import (
     strategy_create,
     strategy_version_create,
 )
-from apps.strategies.specs import StrategyInvalid
+from apps.strategies.specs import RECORDED_READ_ONLY, StrategyInvalid
 
 
 def _kinds() -> list[dict[str, str]]:
     return [
-        {"value": kind.value, "label": kind.label, "help": KIND_HELP[kind]} for kind in StrategyKind
+        {"value": kind.value, "label": kind.label, "help": KIND_HELP[kind]}
+        for kind in EDITABLE_KINDS
     ]
 
 
@@ -57,7 +58,7 @@ def strategy_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def strategy_new(request: HttpRequest) -> HttpResponse:
     kind = str(request.POST.get("kind") or request.GET.get("kind", ""))
-    if kind not in StrategyKind.values:
+    if kind not in EDITABLE_KINDS:
         return render(request, "strategies/choose_kind.html", {"kinds": _kinds()})
     return _editor_page(request, kind=kind, strategy=None)
 
@@ -68,6 +69,9 @@ def strategy_edit(request: HttpRequest, strategy_id: int) -> HttpResponse:
     strategy = strategy_get_for_user(user=request.user, strategy_id=strategy_id)
     if strategy.is_archived:
         messages.error(request, "This strategy is archived; it cannot be edited.")
+        return redirect("strategies:detail", strategy_id=strategy.pk)
+    if not strategy.is_editable:
+        messages.error(request, RECORDED_READ_ONLY[0].upper() + RECORDED_READ_ONLY[1:] + ".")
         return redirect("strategies:detail", strategy_id=strategy.pk)
     return _editor_page(request, kind=strategy.kind, strategy=strategy)
 

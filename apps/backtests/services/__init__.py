@@ -14,7 +14,9 @@ from apps.backtests.services.pair_config import (
     pair_settings,
     version_engine_spec,
     version_is_event_template,
+    version_is_recorded,
     version_is_script,
+    version_places_own_orders,
     version_script_check,
 )
 from apps.backtests.services.results import BacktestCancelled
@@ -38,6 +40,8 @@ __all__ = [
     "pair_settings",
     "version_engine_spec",
     "version_is_event_template",
+    "version_is_recorded",
     "version_is_script",
+    "version_places_own_orders",
     "version_script_check",
 ]

@@ -67,6 +67,22 @@ def version_is_event_template(version: Any) -> bool:
     return template is not None and template.kind == "event"
 
 
+def version_is_recorded(version: Any) -> bool:
+    """A signal bot's recorded alerts (apps/strategies/recorded.py): per-symbol alerts that
+    place their own market orders on spot."""
+    return bool(version.kind == StrategyKind.RECORDED)
+
+
+def version_places_own_orders(version: Any) -> bool:
+    """Scripts, grid, DCA and recorded alerts place their own orders, on spot: the futures
+    book and the limit-order rule serve condition strategies."""
+    return (
+        version_is_script(version)
+        or version_is_event_template(version)
+        or version_is_recorded(version)
+    )
+
+
 def version_script_check(version: Any) -> None:
     """A script version's source compiles in the sandbox's policy (it is not run here)."""
     try:
@@ -77,17 +93,21 @@ def version_script_check(version: Any) -> None:
         ) from exc
 
 
-def version_engine_spec(version: Any) -> StrategySpec | EventSpec:
-    """What `run_pair_backtest` runs for a template or condition version: an `EventSpec`
-    for grid and DCA, a condition `StrategySpec` otherwise. Both are checked here (an
-    event template by building its strategy, which validates the parameters)."""
+def version_engine_spec(version: Any, *, symbol: str = "") -> StrategySpec | EventSpec:
+    """What `run_pair_backtest` runs for a template, condition or recorded version on
+    `symbol`: an `EventSpec` for grid, DCA and recorded alerts (`symbol`'s), a condition
+    `StrategySpec` otherwise. All are checked here (an event spec by building its strategy,
+    which validates the parameters or alerts); the error names the field at fault."""
     try:
         if version_is_event_template(version):
             spec = EventSpec(version.template, dict(version.params))
+        else:
+            spec = version.engine_spec(symbol=symbol)
+        if isinstance(spec, EventSpec):
             build_strategy(spec)
-            return spec
-        return version.engine_spec()  # type: ignore[no-any-return]
+        return spec  # type: ignore[no-any-return]
     except (StrategySpecError, ConditionError, ValueError) as exc:
+        field = getattr(exc, "field", None) if version_is_recorded(version) else None
         raise ApplicationError(
-            f"{version} cannot be backtested: {exc}", field="strategy_version"
+            f"{version} cannot be backtested: {exc}", field=field or "strategy_version"
         ) from exc

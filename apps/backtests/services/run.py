@@ -94,7 +94,7 @@ def _run_one(task: BacktestTask, pair: BacktestPair) -> BacktestReport:
     version = pair.strategy_version
     if version_is_script(version):
         return _run_script(pair, candles)
-    spec = version_engine_spec(version)
+    spec = version_engine_spec(version, symbol=pair.symbol)
     return run_pair_backtest(spec, candles, pair_settings(pair, market_type=task.market_type))
 
 

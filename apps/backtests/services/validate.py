@@ -14,8 +14,8 @@ from apps.backtests.models import BacktestPair, BacktestTask, Side
 from apps.backtests.services.pair_config import (
     pair_settings,
     version_engine_spec,
-    version_is_event_template,
     version_is_script,
+    version_places_own_orders,
     version_script_check,
 )
 from apps.common.errors import ApplicationError, InputInvalid
@@ -91,10 +91,11 @@ def task_problems(
 
 
 def _version_problems(
-    *, owner: Any, data: PairInput, market_type: str
+    *, owner: Any, data: PairInput, symbol: str, market_type: str
 ) -> tuple[Any, list[tuple[str, str]]]:
-    """The strategy version exists, is the owner's, can run, and suits the pair's market
-    and order type. Field names are relative to the pair."""
+    """The strategy version exists, is the owner's, can run on `symbol` (a recorded-alerts
+    version only on the symbols it holds alerts for), and suits the pair's market and
+    order type. Field names are relative to the pair."""
     try:
         version = strategy_version_get_for_user(user=owner, version_id=data.strategy_version_id)
     except Http404:
@@ -105,12 +106,10 @@ def _version_problems(
         if version_is_script(version):
             version_script_check(version)
         else:
-            version_engine_spec(version)
+            version_engine_spec(version, symbol=symbol)
     except ApplicationError as exc:
-        problems.append(("strategy_version", exc.message))
-    # Scripts, grid and DCA place their own orders, on spot: the futures book and the
-    # limit-order rule serve signal (condition) strategies.
-    own_orders = version_is_script(version) or version_is_event_template(version)
+        problems.append((exc.field or "strategy_version", exc.message))
+    own_orders = version_places_own_orders(version)
     if own_orders and market_type == BacktestTask.MarketType.FUTURES:
         problems.append(
             (
@@ -195,7 +194,9 @@ def pair_problems(
         )
     except ApplicationError as exc:
         return None, [(prefix + (exc.field or "symbol"), exc.message)]
-    version, problems = _version_problems(owner=owner, data=data, market_type=market_type)
+    version, problems = _version_problems(
+        owner=owner, data=data, symbol=symbol, market_type=market_type
+    )
     problems += _settings_problems(data=data, market_type=market_type)
     problems += _candle_problems(
         exchange=exchange_, symbol=symbol, timeframe=timeframe.code, start=start, end=end

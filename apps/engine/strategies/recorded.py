@@ -10,9 +10,10 @@ sell or close sells the whole position.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,30 @@ class RecordedSignal:
             raise ValueError(f"size_mode must be one of {SIZE_MODES}, got {self.size_mode!r}")
         if self.time.tzinfo is None:
             raise ValueError("signal times must be tz-aware")
+
+
+def recorded_signals_from_params(params: Mapping[str, Any]) -> list[RecordedSignal]:
+    """The alerts of `EventSpec("recorded", {"alerts": [...]})`: JSON items
+    {"time": ISO 8601 with offset, "action", "size_mode", "size": number, text or null},
+    as a recorded-alerts strategy version keeps them. ValueError naming the item."""
+    alerts = params.get("alerts")
+    if not isinstance(alerts, list):
+        raise ValueError("alerts must be a list of {time, action, size_mode, size}")
+    signals = []
+    for index, item in enumerate(alerts):
+        try:
+            size = item.get("size")
+            signals.append(
+                RecordedSignal(
+                    time=datetime.fromisoformat(str(item["time"])),
+                    action=str(item["action"]),
+                    size_mode=str(item.get("size_mode") or ""),
+                    size=None if size in (None, "") else float(size),
+                )
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"alerts[{index}]: {exc}") from exc
+    return signals
 
 
 class RecordedSignalsStrategy:

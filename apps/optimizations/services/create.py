@@ -146,6 +146,8 @@ def _version_problems(owner: Any, data: OptimizationInput, checked: _Checked) ->
 def _version_refusal(version: Any) -> str:
     if version.kind == StrategyKind.SCRIPT:
         return "a script's parameters have no declared ranges; optimise a template version"
+    if version.kind == StrategyKind.RECORDED:
+        return "recorded alerts have no parameters to search; backtest them instead"
     if version.kind != StrategyKind.TEMPLATE:
         return "a condition strategy's parameters have no declared ranges; use a template"
     try:
