@@ -160,10 +160,9 @@ def signal_bot_backtest(request: HttpRequest, signal_bot_id: int) -> HttpRespons
 
 def _backtest_errors(form: SignalBacktestForm, problems: list[tuple[str, str]]) -> None:
     """The backtests app's refusals next to this form's inputs (a pair's timeframe, capital
-    and fees are the form's); the rest, such as missing candles, above it."""
+    and fee are the form's); the rest, such as missing candles, above it."""
     for path, message in problems:
         name = PAIR_PATH.sub("", path)
-        name = "fee" if name in ("taker_fee", "maker_fee") else name
         form.add_error(name if name in form.fields else None, message)
 
 

@@ -25,7 +25,16 @@ class StrategyAdmin(admin.ModelAdmin):
     list_select_related = ("owner",)
     # Read-only: changes go through the audited services (the product's pages and API),
     # and content changes only through new versions. Operators may still delete.
-    fields = ("owner", "name", "description", "kind", "created_at", "updated_at", "archived_at")
+    fields = (
+        "owner",
+        "name",
+        "description",
+        "kind",
+        "signal_bot",
+        "created_at",
+        "updated_at",
+        "archived_at",
+    )
     readonly_fields = fields
     inlines = (StrategyVersionInline,)
 

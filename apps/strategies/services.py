@@ -132,6 +132,18 @@ def strategy_version_create(
     digest = content_hash(content)
     if latest is not None and latest.content_hash == digest:
         raise NoChanges(f"No changes: version {latest.number} already has this content.")
+    return _version_append(locked=locked, content=content, acting_user=acting_user, note=note)
+
+
+def _version_append(
+    *,
+    locked: Strategy,
+    content: dict[str, Any],
+    acting_user: User,
+    note: str,
+    audit_extra: dict[str, Any] | None = None,
+) -> StrategyVersion:
+    """Write the next version of a strategy the caller has locked, and audit it."""
     number = (locked.versions.aggregate(top=Max("number"))["top"] or 0) + 1
     version = _version_write(
         strategy=locked, number=number, content=content, acting_user=acting_user, note=note
@@ -142,7 +154,7 @@ def strategy_version_create(
         actor=acting_user,
         owner=locked.owner,
         target=version,
-        data=_audit_data(version),
+        data={**_audit_data(version), **(audit_extra or {})},
     )
     return version
 
@@ -209,21 +221,11 @@ def strategy_recorded_snapshot(
     latest = strategy.versions.select_related("strategy").order_by("-number").first()
     if latest is not None and latest.content_hash == digest:
         return latest
-    number = (strategy.versions.aggregate(top=Max("number"))["top"] or 0) + 1
     count = sum(len(items) for items in content["params"]["alerts"].values())
-    version = _version_write(
-        strategy=strategy,
-        number=number,
+    return _version_append(
+        locked=strategy,
         content=content,
         acting_user=acting_user,
         note=f"{count} alerts on {len(content['params']['alerts'])} symbols",
+        audit_extra={"signal_bot": bot.pk, "alerts": count},
     )
-    Strategy.objects.filter(pk=strategy.pk).update(updated_at=timezone.now())
-    audit_record(
-        event_type="strategy.version_created",
-        actor=acting_user,
-        owner=strategy.owner,
-        target=version,
-        data={**_audit_data(version), "signal_bot": bot.pk, "alerts": count},
-    )
-    return version

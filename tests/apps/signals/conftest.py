@@ -12,6 +12,9 @@ from django.urls import reverse
 from apps.exchanges.services import exchange_account_create
 from apps.signals.services import SignalBotInput, signal_bot_create
 
+# A signal backtest is a backtests-app task: its tests use that app's broker fixtures.
+from tests.apps.backtests.conftest import enqueued, pushes  # noqa: F401
+
 PASSPHRASE = "correct-passphrase-123"
 
 

@@ -116,6 +116,7 @@ ALERTS = [
     ("BTC/USDT", datetime(2020, 10, 3, 16, 45), "sell", "equity_pct", Decimal(50)),
 ]
 RECEIVED_WITHOUT_TIME = datetime(2020, 10, 1, 10, 5, tzinfo=UTC)
+FORM = {"exchange": "binance", "timeframe": "1h", "initial_capital": "10000", "taker_fee": "0.1"}
 
 
 def record_alerts(bot, alerts=ALERTS) -> None:
@@ -152,30 +153,6 @@ def expected_signals(symbol: str) -> list[RecordedSignal]:
     ]
 
 
-@pytest.fixture
-def enqueued(monkeypatch):
-    """The backtest runs sent to the broker, instead of sending them."""
-    from apps.backtests import tasks
-
-    sent: list[tuple] = []
-    monkeypatch.setattr(
-        tasks.backtest_task_run,
-        "apply_async",
-        lambda args=None, task_id=None, **kw: sent.append((tuple(args), task_id)),
-    )
-    return sent
-
-
-@pytest.fixture
-def pushes(monkeypatch):
-    """Progress states published to the channel layer (the page's live progress bar)."""
-    from apps.backtests import progress
-
-    states: list[dict] = []
-    monkeypatch.setattr(progress, "publish_progress", states.append)
-    return states
-
-
 def chart_payload(html: str) -> dict:
     return json.loads(
         html.split('id="bt-chart-data" type="application/json">')[1].split("</script>")[0]
@@ -204,7 +181,7 @@ def test_backtest_these_alerts_runs_them_on_the_backtests_results_page(
     assert page.count('class="recorded-symbol"') == 2 and 'id="no-backtest"' in page
     assert not BacktestTask.objects.exists()  # a GET never creates one
 
-    form = {"exchange": "binance", "timeframe": "1h", "initial_capital": "5000", "fee": "0.2"}
+    form = FORM | {"initial_capital": "5000", "taker_fee": "0.2"}
     with django_capture_on_commit_callbacks(execute=True):
         posted = alice_client.post(url, form)
     task = BacktestTask.objects.get()
@@ -289,14 +266,13 @@ def test_the_same_alerts_reuse_their_snapshot_and_a_new_alert_makes_a_new_versio
     import_pair_candles()
     record_alerts(signal_bot)
     url = reverse("signals:backtest", args=[signal_bot.pk])
-    form = {"exchange": "binance", "timeframe": "1h", "initial_capital": "10000", "fee": "0.1"}
     with django_capture_on_commit_callbacks(execute=True):
-        assert alice_client.post(url, form).status_code == 302
-        assert alice_client.post(url, form).status_code == 302
+        assert alice_client.post(url, FORM).status_code == 302
+        assert alice_client.post(url, FORM).status_code == 302
     assert StrategyVersion.objects.count() == 1 and BacktestTask.objects.count() == 2
     record_alerts(signal_bot, [("BTC/USDT", datetime(2020, 11, 2, 9, 0), "buy", "", None)])
     with django_capture_on_commit_callbacks(execute=True):
-        assert alice_client.post(url, form).status_code == 302
+        assert alice_client.post(url, FORM).status_code == 302
     latest = StrategyVersion.objects.order_by("-number").first()
     assert (Strategy.objects.count(), latest.number) == (1, 2)
     assert len(latest.params["alerts"]["BTC/USDT"]) == 5
@@ -311,9 +287,7 @@ def test_without_alerts_the_page_says_so_and_creates_nothing(alice_client, signa
     WebhookEvent.objects.create(  # a rejection is not an alert to replay
         bot=signal_bot, status="rejected", received_at=datetime.now(UTC)
     )
-    posted = alice_client.post(
-        url, {"exchange": "binance", "timeframe": "1h", "fee": "0.1"} | {"initial_capital": "10000"}
-    )
+    posted = alice_client.post(url, FORM)
     assert posted.status_code == 400
     assert b'id="backtest-error"' in posted.content and b"no accepted alerts yet" in posted.content
     assert not Strategy.objects.exists() and not BacktestTask.objects.exists() and not enqueued
@@ -325,17 +299,16 @@ def test_missing_candles_get_the_backtests_apps_error_and_bad_input_names_its_fi
 ):
     record_alerts(signal_bot)
     url = reverse("signals:backtest", args=[signal_bot.pk])
-    form = {"exchange": "binance", "timeframe": "1h", "initial_capital": "10000", "fee": "0.1"}
-    posted = alice_client.post(url, form)
+    posted = alice_client.post(url, FORM)
     assert posted.status_code == 400
     html = posted.content.decode()
     assert "no candles for BNB/USDT 1h on binance" in html
     assert "no candles for BTC/USDT 1h on binance" in html and "import them" in html
     assert not BacktestTask.objects.exists() and not enqueued
 
-    bad = alice_client.post(url, form | {"timeframe": "7x", "fee": "-1"})
+    bad = alice_client.post(url, FORM | {"timeframe": "7x", "taker_fee": "-1"})
     assert bad.status_code == 400
-    assert b'data-field="timeframe"' in bad.content and b'data-field="fee"' in bad.content
+    assert b'data-field="timeframe"' in bad.content and b'data-field="taker_fee"' in bad.content
     assert not BacktestTask.objects.exists()
 
 
@@ -352,13 +325,12 @@ def test_another_user_cannot_see_or_backtest_the_alerts(
     import_pair_candles()
     record_alerts(signal_bot)
     url = reverse("signals:backtest", args=[signal_bot.pk])
-    form = {"exchange": "binance", "timeframe": "1h", "initial_capital": "10000", "fee": "0.1"}
     assert charlie_client.get(url).status_code == 404
-    assert charlie_client.post(url, form).status_code == 404
+    assert charlie_client.post(url, FORM).status_code == 404
     assert not StrategyVersion.objects.exists()
 
     with django_capture_on_commit_callbacks(execute=True):
-        alice_client.post(url, form)
+        alice_client.post(url, FORM)
     version = StrategyVersion.objects.get()
     task = BacktestTask.objects.get()
     for name, args in (
