@@ -21,7 +21,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.client_ip import client_ip_address
-from apps.backtests.forms import TIMEFRAMES as BACKTEST_TIMEFRAMES
 from apps.backtests.services import BacktestInvalid
 from apps.bots.models import Bot
 from apps.bots.services.create import BotQuotaExceeded
@@ -134,9 +133,8 @@ def signal_bot_backtest(request: HttpRequest, signal_bot_id: int) -> HttpRespons
     queues their backtest in the backtests app (signals/backtest.py), then shows its page."""
     user: Any = request.user
     bot = signal_bot_get_for_user(user=user, bot_id=signal_bot_id)
-    timeframe = bot.timeframe if bot.timeframe in BACKTEST_TIMEFRAMES else DEFAULT_TIMEFRAME
-    initial = {"exchange": bot.account.exchange, "timeframe": timeframe}
-    form = SignalBacktestForm(request.POST or None, initial=initial)
+    backtests = signal_backtests_of_bot(bot=bot)
+    form = SignalBacktestForm(request.POST or None, initial=_backtest_initial(bot, backtests))
     if request.method == "POST" and form.is_valid():
         try:
             task = signal_backtest_start(bot=bot, acting_user=user, data=form.backtest_input())
@@ -151,11 +149,26 @@ def signal_bot_backtest(request: HttpRequest, signal_bot_id: int) -> HttpRespons
         "bot": bot,
         "form": form,
         "alerts": list(accepted_alerts_by_symbol(bot=bot)),
-        "backtests": signal_backtests_of_bot(bot=bot)[:BACKTESTS_LISTED],
+        "backtests": backtests[:BACKTESTS_LISTED],
         "no_alerts": NO_ALERTS,
     }
     status = 400 if request.method == "POST" else 200
     return render(request, "signals/backtest.html", context, status=status)
+
+
+def _backtest_initial(bot: Bot, backtests: Any) -> dict[str, Any]:
+    """The settings of the latest backtest of these alerts; else the bot's exchange and
+    hourly candles (a signal bot has no timeframe of its own: it acts on each alert)."""
+    latest = backtests.first()
+    pair = latest.pairs.order_by("position").first() if latest is not None else None
+    if pair is None:
+        return {"exchange": bot.account.exchange, "timeframe": DEFAULT_TIMEFRAME}
+    return {
+        "exchange": latest.exchange,
+        "timeframe": pair.timeframe,
+        "initial_capital": pair.initial_capital,
+        "taker_fee": (pair.taker_fee * 100).normalize(),
+    }
 
 
 def _backtest_errors(form: SignalBacktestForm, problems: list[tuple[str, str]]) -> None:

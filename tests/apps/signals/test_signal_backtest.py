@@ -179,6 +179,7 @@ def test_backtest_these_alerts_runs_them_on_the_backtests_results_page(
     url = reverse("signals:backtest", args=[signal_bot.pk])
     page = alice_client.get(url).content.decode()
     assert page.count('class="recorded-symbol"') == 2 and 'id="no-backtest"' in page
+    assert '<option value="1h" selected>' in page  # hourly candles unless chosen otherwise
     assert not BacktestTask.objects.exists()  # a GET never creates one
 
     form = FORM | {"initial_capital": "5000", "taker_fee": "0.2"}
@@ -254,6 +255,8 @@ def test_backtest_these_alerts_runs_them_on_the_backtests_results_page(
     assert csv.decode().count("\n") == btc.trades.count() + 1
     assert "2020-09-10T06:00:00Z" in csv.decode()
     listed = alice_client.get(url).content.decode()
+    assert 'name="initial_capital" value="5000' in listed  # the last backtest's settings
+    assert 'name="taker_fee" value="0.2"' in listed
     assert (
         reverse("backtests:detail", args=[task.pk]) in listed and 'id="no-backtest"' not in listed
     )
