@@ -28,7 +28,7 @@ from apps.engine.round_trips import RoundTrip, round_trips
 from apps.engine.types import Fill
 from apps.exchanges.models import ExchangeAccount
 from apps.market.models import Candle, CandleSeries
-from apps.strategies.models import StrategyVersion
+from apps.strategies.models import StrategyKind, StrategyVersion
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,7 @@ def bot_create_choices(*, user: User) -> dict[str, Any]:
     series a replay can use and every risk profile's values and caps."""
     versions = (
         StrategyVersion.objects.filter(strategy__owner=user, strategy__archived_at__isnull=True)
+        .exclude(strategy__kind=StrategyKind.RECORDED)  # alerts replay in backtests, not bots
         .select_related("strategy")
         .order_by("-strategy__updated_at", "strategy_id", "-number")
     )

@@ -27,7 +27,7 @@ from apps.engine.timeframes import TimeframeError, parse_timeframe
 from apps.exchanges.models import ExchangeAccount
 from apps.market.models import Candle, CandleSeries
 from apps.market.services import SYMBOL_RE
-from apps.strategies.models import StrategyVersion
+from apps.strategies.models import StrategyKind, StrategyVersion
 
 MAX_SYMBOLS = 10
 # A replay without a start date begins this many candles before the last stored one.
@@ -86,6 +86,13 @@ def _version(check: _Checker, *, kind: str, version_id: int | None) -> StrategyV
     )
     if version is None:
         check.refuse("strategy_version_id", f"Strategy version {version_id} not found.")
+    elif version.kind == StrategyKind.RECORDED:
+        check.refuse(
+            "strategy_version_id",
+            "Recorded alerts replay only in backtests; a bot trades a strategy "
+            "(a template, conditions or a script). A signal bot takes live alerts.",
+        )
+        return None
     return version
 
 

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from apps.backtests.services import BacktestInvalid
+from apps.bots.selectors import bot_create_choices
 from apps.bots.services.create import bot_create
 from apps.common.errors import InputInvalid
 from apps.optimizations.services import OptimizationInvalid, optimization_task_create
@@ -108,8 +109,9 @@ def test_a_bot_refuses_it_naming_the_field(alice, recorded):
             symbols=["BTC/USDT"],
         )
     assert refused.value.field == "strategy_version_id"
-    assert "Recorded alerts of TV bot v1" in refused.value.message
-    assert "cannot run as a bot" in refused.value.message
+    assert "Recorded alerts replay only in backtests" in refused.value.message
+    offered = bot_create_choices(user=alice)["versions"]
+    assert recorded.pk not in {version.pk for version in offered}
 
 
 def test_a_backtest_takes_it_only_on_its_symbols_on_spot_with_market_orders(alice, recorded):
