@@ -186,27 +186,30 @@ def close(client: Any) -> None:
 
 def exchange_call(method: Any) -> Any:
     """`method()`, with ccxt's exceptions turned into the BrokerError tree above."""
-    # ccxt's messages embed URLs and response bodies; only the class name crosses over.
     try:
         return method()
+    except ccxt.BaseError as exc:
+        raise broker_error(exc) from None
+
+
+def broker_error(exc: ccxt.BaseError) -> BrokerError:
+    """Our error for a ccxt exception: its class name crosses over, never its message
+    (ccxt's messages embed URLs, signed queries and response bodies)."""
     # PermissionDenied subclasses AuthenticationError, so it goes first.
-    except ccxt.PermissionDenied as exc:
-        raise ExchangeAuthenticationError(
+    if isinstance(exc, ccxt.PermissionDenied):
+        return ExchangeAuthenticationError(
             f"The key lacks a permission this check needs ({type(exc).__name__})."
-        ) from None
-    except ccxt.AuthenticationError as exc:
-        raise ExchangeAuthenticationError(
+        )
+    if isinstance(exc, ccxt.AuthenticationError):
+        return ExchangeAuthenticationError(
             f"The exchange refused the API key ({type(exc).__name__}). "
             "Check the key, the secret and the key's IP allowlist."
-        ) from None
-    except ccxt.NetworkError as exc:
-        raise ExchangeUnavailableError(
+        )
+    if isinstance(exc, ccxt.NetworkError):
+        return ExchangeUnavailableError(
             f"The exchange could not be reached ({type(exc).__name__}). Try again later."
-        ) from None
-    except ccxt.BaseError as exc:
-        raise ExchangeUnavailableError(
-            f"The exchange answered with an error ({type(exc).__name__})."
-        ) from None
+        )
+    return ExchangeUnavailableError(f"The exchange answered with an error ({type(exc).__name__}).")
 
 
 class ExchangeRateLimitedError(ExchangeUnavailableError):

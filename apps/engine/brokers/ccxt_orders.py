@@ -29,7 +29,13 @@ from typing import Any
 import ccxt
 
 from apps.engine.brokers.base import BrokerRejection
-from apps.engine.brokers.ccxt_live import ExchangeUnavailableError, exchange_call, retry_after
+from apps.engine.brokers.ccxt_live import (
+    ExchangeUnavailableError,
+    broker_error,
+    exchange_call,
+    retry_after,
+)
+from apps.engine.brokers.ccxt_live import close as client_close
 from apps.engine.clock import Clock
 from apps.engine.types import (
     ZERO,
@@ -112,6 +118,10 @@ class CcxtBroker:
         self._refused: dict[str, Order] = {}
         self._markets_loaded = False
         client.options["warnOnFetchOpenOrdersWithoutSymbol"] = False
+
+    def close(self) -> None:
+        """Release the client's HTTP session."""
+        client_close(self._client)
 
     # --- the Broker protocol -------------------------------------------------------------
 
@@ -312,6 +322,11 @@ class CcxtBroker:
                 found = [client.fetch_order(None, symbol, self._id_params(cid))]
         except ccxt.OrderNotFound:
             return None
+        except ccxt.OperationFailed:
+            raise  # transient (network, 5xx, 418/429): `_look_up` retries it
+        except ccxt.BaseError as exc:
+            # A refused key or request: our error tree only, never ccxt's text.
+            raise broker_error(exc) from None
         return next((raw for raw in found if raw.get("clientOrderId") == cid), None)
 
     def _id_params(self, cid: str) -> dict[str, str]:

@@ -245,3 +245,16 @@ def test_keys_stay_out_of_the_log_even_with_ccxt_at_debug(broker, fake_exchange,
 
     assert "/order" in caplog.text  # ccxt did log the signed calls
     assert API_KEY not in caplog.text and API_SECRET not in caplog.text
+
+
+def test_a_refused_look_up_raises_our_error_without_cctxs_text(broker, fake_exchange):
+    from apps.engine.brokers.ccxt_live import BrokerError
+
+    order = broker.place_order(limit_buy())
+    fake_exchange.fail_auth = True  # the key is revoked after the order was placed
+    with pytest.raises(BrokerError) as raised:
+        broker.get_order(order.client_order_id)
+    message = str(raised.value)
+    assert not isinstance(raised.value, ccxt.BaseError)
+    assert "http" not in message and fake_exchange.base_url not in message
+    assert "Invalid API-key" not in message and API_KEY not in message
