@@ -95,17 +95,39 @@ class RecordedSignalsStrategy:
 
     @staticmethod
     def intent(signal: RecordedSignal, ctx: BarContext) -> OrderIntent | None:
-        side: Side = "buy" if signal.action == "buy" else "sell"
-        if signal.action == "close" or signal.size is None or not signal.size_mode:
-            if side == "sell" and ctx.state.position.is_flat:
-                return None
-            return OrderIntent(side, tag="signal")
-        if signal.size_mode == "contracts":
-            return OrderIntent(side, size=signal.size, tag="signal")
-        if signal.size_mode == "equity_pct":
-            if side == "buy":
-                return OrderIntent(side, fraction=min(signal.size / 100, 1.0), tag="signal")
-            return OrderIntent(
-                side, amount=ctx.state.balance.equity * signal.size / 100, tag="signal"
-            )
-        return OrderIntent(side, amount=signal.size, tag="signal")
+        return signal_intent(
+            signal.action,
+            signal.size_mode,
+            signal.size,
+            equity=ctx.state.balance.equity,
+            flat=ctx.state.position.is_flat,
+        )
+
+
+def signal_intent(
+    action: str,
+    size_mode: str,
+    size: float | None,
+    *,
+    equity: float,
+    flat: bool,
+    tag: str = "signal",
+) -> OrderIntent | None:
+    """The order an alert asks for, the same in a signal backtest and in a live bot.
+
+    Without a size (or for a close) a buy takes the sizing rule of the risk profile and a
+    sell sells the whole position; a sell with nothing held is no order (None). `equity`
+    is the bot's equity, for `equity_pct` sells; an `equity_pct` buy is that fraction of
+    the free cash, as the risk layer sizes it."""
+    side: Side = "buy" if action == "buy" else "sell"
+    if action == "close" or size is None or not size_mode:
+        if side == "sell" and flat:
+            return None
+        return OrderIntent(side, tag=tag)
+    if size_mode == "contracts":
+        return OrderIntent(side, size=size, tag=tag)
+    if size_mode == "equity_pct":
+        if side == "buy":
+            return OrderIntent(side, fraction=min(size / 100, 1.0), tag=tag)
+        return OrderIntent(side, amount=equity * size / 100, tag=tag)
+    return OrderIntent(side, amount=size, tag=tag)
