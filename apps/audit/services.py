@@ -26,11 +26,15 @@ def audit_record(
     target: Model | None = None,
     data: dict[str, Any] | None = None,
     actor_label: str = "",
+    owner_id: int | None = None,
 ) -> AuditEvent:
     """Append one event to the chain inside the caller's transaction.
 
     Must run inside `transaction.atomic()`: the event commits or rolls back with the
-    change it describes.
+    change it describes. `owner_id` stands in for `owner` when only the id is at hand.
+
+    The chain's lock is held from here until the transaction ends, so callers write
+    their audit events last, just before the commit (reliability.md §8.2).
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the caller's transaction")
@@ -45,7 +49,7 @@ def audit_record(
         occurred_at=timezone.now(),
         actor_id=actor.pk if actor is not None else None,
         actor_label=actor_label or (str(actor) if actor is not None else "system"),
-        owner_id=owner.pk if owner is not None else None,
+        owner_id=owner.pk if owner is not None else owner_id,
         event_type=event_type,
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",

@@ -10,8 +10,9 @@ these functions, inside one `transaction.atomic()`:
 A paper account's simulated exchange is one `PaperBook` row, locked for the whole block, so
 bots sharing the account take turns and its state commits together with the orders and
 fills it produced: an order row exists exactly when the book holds the order (ORD-1 for
-paper, with no window between "written" and "sent"). Live brokers (a later issue) will
-commit the PENDING_SUBMIT row before calling the exchange and reconcile by client order id.
+paper, with no window between "written" and "sent"). Testnet and live accounts
+(apps.bots.exchange_orders) commit the PENDING_SUBMIT row before calling the exchange and
+reconcile by client order id.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from django.db import transaction
 
 from apps.audit.services import audit_record
 from apps.bots.bulk import rows_update
-from apps.bots.models import Bot, BotFill, BotLog, BotOrder, BotRun, PaperBook
+from apps.bots.models import AccountRisk, Bot, BotFill, BotLog, BotOrder, BotRun, PaperBook
 from apps.common.errors import ApplicationError
 from apps.engine.brokers.base import BrokerRejection
 from apps.engine.brokers.paper import PaperBroker, PaperConfig
 from apps.engine.clock import Clock
 from apps.engine.ledger import Adjustment, Ledger
-from apps.engine.risk import AccountSnapshot
+from apps.engine.risk import AccountSnapshot, RiskLimits, RiskState, risk_observe
 from apps.engine.types import (
     Candle,
     Fill,
@@ -129,10 +130,13 @@ def account_broker(*, account: ExchangeAccount, clock: Clock, quote: str) -> Ite
 
     `quote` names the currency a new book is kept in (the bot's symbols' quote, see
     `quote_of`); an existing book keeps its own, and refuses symbols in another quote.
-    Live and testnet accounts are refused until live trading lands."""
+    Testnet (and, once enabled, live) accounts trade through
+    `exchange_orders.exchange_broker`, whose orders commit before they are sent; the
+    callers that need a paper book (candle ticks) refuse them here."""
     if not account.is_paper:
         raise ApplicationError(
-            "live trading is not available yet: use a paper account", field="account"
+            "this bot trades on paper accounts only; signal bots can use a testnet account",
+            field="account",
         )
     book = paper_book_open(account=account, quote=quote)
     broker = PaperBroker.from_dict(
@@ -253,7 +257,7 @@ def orders_place(
     for request in requests:
         if request.client_order_id in known:
             continue
-        row = _order_row(bot, run, request, candle_time)
+        row = order_row(bot, run, request, candle_time)
         try:
             _order_sync(row, broker.place_order(request))
         except BrokerRejection as exc:
@@ -263,14 +267,14 @@ def orders_place(
             actor=None,
             owner=bot.owner,
             target=row,
-            data=_order_audit(row),
+            data=order_audit(row),
             actor_label=f"bot:{bot.pk}",
         )
         placed.append(row)
     return placed
 
 
-def _order_row(
+def order_row(
     bot: Bot, run: BotRun | None, request: OrderRequest, candle_time: datetime | None
 ) -> BotOrder:
     return BotOrder.objects.create(
@@ -325,7 +329,7 @@ def _order_rejected(row: BotOrder, message: str, field: str | None) -> None:
     )
 
 
-def _order_audit(row: BotOrder) -> dict[str, object]:
+def order_audit(row: BotOrder) -> dict[str, object]:
     return {
         "client_order_id": row.client_order_id,
         "symbol": row.symbol,
@@ -347,25 +351,35 @@ def fills_record(
     fills = list(fills)
     if not fills:
         return []
+    orders = {
+        o.client_order_id: o
+        for o in BotOrder.objects.filter(client_order_id__in={f.client_order_id for f in fills})
+    }
+    rows = fills_save(account=account, orders=orders, fills=fills)
+    for client_order_id in {row.order.client_order_id for row in rows}:
+        order = broker.get_order(client_order_id)
+        if order is not None:
+            _order_sync(orders[client_order_id], order)
+    return rows
+
+
+def fills_save(
+    *, account: ExchangeAccount, orders: Mapping[str, BotOrder], fills: Iterable[Fill]
+) -> list[BotFill]:
+    """Insert the fills of `orders` not stored yet; a fill id is stored once per account
+    (the unique constraint settles a race: the loser's row is skipped)."""
+    fills = [f for f in fills if f.client_order_id in orders]
     seen = set(
         BotFill.objects.filter(account=account, fill_id__in=[f.fill_id for f in fills]).values_list(
             "fill_id", flat=True
         )
     )
-    orders = {
-        o.client_order_id: o
-        for o in BotOrder.objects.filter(client_order_id__in={f.client_order_id for f in fills})
-    }
     rows = [
         _fill_row(account, orders[fill.client_order_id], fill)
         for fill in fills
-        if fill.fill_id not in seen and fill.client_order_id in orders
+        if fill.fill_id not in seen
     ]
-    BotFill.objects.bulk_create(rows)
-    for client_order_id in {row.order.client_order_id for row in rows}:
-        order = broker.get_order(client_order_id)
-        if order is not None:
-            _order_sync(orders[client_order_id], order)
+    BotFill.objects.bulk_create(rows, ignore_conflicts=True)
     return rows
 
 
@@ -404,6 +418,21 @@ def last_fill_price(*, account: ExchangeAccount, symbol: str) -> Decimal | None:
 def account_snapshot(*, broker: PaperBroker, marks: Mapping[str, Decimal]) -> AccountSnapshot:
     """The account as the risk layer sees it, marked at `marks` (one per held symbol)."""
     return AccountSnapshot(broker.ledger.quote, broker.balances(), dict(marks))
+
+
+def account_risk_observe(
+    *, account_id: int, limits: RiskLimits, equity: Decimal, now: datetime
+) -> RiskState:
+    """The account-wide risk stage, observed on the whole account's equity and saved; the
+    row is locked until the caller's transaction ends, so the account's bots take turns."""
+    AccountRisk.objects.get_or_create(account_id=account_id)
+    row = AccountRisk.objects.select_for_update().get(account_id=account_id)
+    before = RiskState.from_dict(row.state) if row.state and "stage" in row.state else RiskState()
+    after = risk_observe(before, limits, equity=equity, now=now)
+    if after != before:
+        row.state = after.to_dict()
+        row.save(update_fields=["state", "updated_at"])
+    return after
 
 
 def quote_of(symbols: Sequence[str]) -> str:

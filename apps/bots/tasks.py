@@ -57,9 +57,10 @@ def bots_schedule_due() -> int:
 
 @shared_task(ignore_result=True)
 def bots_reconcile() -> int:
+    from apps.bots.exchange_orders import exchange_orders_reconcile
     from apps.bots.schedule import bot_orders_reconcile
 
-    return bot_orders_reconcile()
+    return bot_orders_reconcile() + exchange_orders_reconcile()
 
 
 @worker_ready.connect

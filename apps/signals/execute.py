@@ -8,12 +8,24 @@ candle. We feed it a one-price candle (open = high = low = close) at the alert's
 order fills at once at that price (plus the account's slippage and fees). Limitation: the
 fill price is the alert's price, not the market's price at execution time, and that
 candle also triggers any resting order of the account on that symbol.
+
+Testnet accounts (apps.bots.exchange_orders): the order row is committed PENDING_SUBMIT
+with the event (the first transaction), sent once outside any transaction, and its answer
+and fills recorded in a second one. A task redelivered between the two finds the intent
+and never sends it again: it looks the client order id up, and the reconcile resolves
+what it cannot see yet.
+
+Risk and sizing: the bot's own view of the account (its capital limit, without the
+holdings it did not assume), the account-wide stage observed and saved as a tick does,
+and the alert's size by `signal_intent`, the rule signal backtests use.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import InterfaceError, OperationalError, transaction
@@ -21,31 +33,44 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.bots.engine_state import (
+    bot_account_view,
     bot_risk_limits,
     kill_switches,
-    risk_state_load,
+    run_baseline,
     run_risk_state,
     run_risk_state_save,
 )
+from apps.bots.exchange_orders import (
+    SendResult,
+    exchange_broker,
+    exchange_order_record,
+    exchange_order_send,
+    exchange_orders_intend,
+)
 from apps.bots.execution import (
     account_broker,
-    account_snapshot,
+    account_risk_observe,
     last_fill_price,
     orders_place,
     paper_fill_now,
     paper_instrument,
 )
-from apps.bots.models import AccountRisk, Bot, BotLog, BotRun
+from apps.bots.models import Bot, BotLog, BotOrder, BotRun
+from apps.common.errors import ApplicationError
 from apps.common.logging import redact
+from apps.engine.brokers.ccxt_live import BrokerError
+from apps.engine.brokers.ccxt_orders import CcxtBroker
+from apps.engine.brokers.paper import PaperBroker
 from apps.engine.clock import FixedClock
 from apps.engine.risk import (
+    AccountSnapshot,
     RiskConfigError,
-    RiskState,
+    RiskLimits,
     risk_check,
     risk_observe,
 )
-from apps.engine.strategies.base import OrderIntent
-from apps.engine.types import split_symbol
+from apps.engine.strategies.recorded import SIZE_MODES, signal_intent
+from apps.engine.types import Balance, OrderRequest, split_symbol
 from apps.market.models import Candle as StoredCandle
 from apps.signals.models import WebhookEvent
 
@@ -59,104 +84,210 @@ def signal_event_execute(*, event_id: int) -> str:
     An unexpected error rolls the attempt back and marks the alert FAILED, so it never
     stays pending; an unreachable database is left to the task's redelivery."""
     try:
-        return _execute_pending(event_id, _execute)
+        return _execute(event_id)
     except (OperationalError, InterfaceError):
         raise
     except Exception as exc:
         logger.exception("signal event %s failed", event_id)
         error = redact(f"{type(exc).__name__}: {exc}")
+        with transaction.atomic():
+            event = _locked(event_id)
+            if event is None or event.bot is None:
+                return "skipped"
+            _finish(event, event.bot, None, Execution.FAILED, error)
+            event.save()
+            return str(event.execution)
 
-        def failed(event: WebhookEvent, bot: Bot) -> None:
-            _finish(event, bot, None, Execution.FAILED, error)
 
-        return _execute_pending(event_id, failed)
+@dataclass(frozen=True)
+class _Intent:
+    """An order committed PENDING_SUBMIT, to be sent once after the commit."""
+
+    row: BotOrder
+    broker: CcxtBroker
+    request: OrderRequest
 
 
-def _execute_pending(event_id: int, act: Callable[[WebhookEvent, Bot], None]) -> str:
+def _locked(event_id: int) -> WebhookEvent | None:
+    """The event, locked, while it is still to be executed."""
+    event = (
+        WebhookEvent.objects.select_for_update(of=("self",))
+        .select_related("bot", "bot__owner", "bot__account", "order")
+        .filter(pk=event_id)
+        .first()
+    )
+    if event is None or event.execution != Execution.PENDING or event.bot is None:
+        return None
+    return event
+
+
+def _execute(event_id: int) -> str:
     with transaction.atomic():
-        event = (
-            WebhookEvent.objects.select_for_update(of=("self",))
-            .select_related("bot", "bot__owner", "bot__account")
-            .filter(pk=event_id)
-            .first()
-        )
-        if event is None or event.execution != Execution.PENDING or event.bot is None:
+        event = _locked(event_id)
+        if event is None:
             return "skipped"
-        act(event, event.bot)
-        event.save()
-        return str(event.execution)
+        bot = event.bot
+        assert bot is not None
+        intent = None
+        if event.order is None:
+            intent = _decide(event, bot)
+            if intent is None:  # paper (done), refused or failed
+                event.save()
+                return str(event.execution)
+            event.order = intent.row
+            event.save()
+    if intent is not None:
+        event.sent_at = timezone.now()
+        sent = exchange_order_send(broker=intent.broker, request=intent.request)
+        broker = intent.broker
+    else:
+        # An earlier attempt committed the intent and may have sent it: look, never send.
+        assert event.order is not None
+        broker = exchange_broker(account=bot.account)
+        broker.remember(event.order.client_order_id, event.order.symbol)
+        sent = SendResult(broker.get_order(event.order.client_order_id))
+    with transaction.atomic():
+        locked = _locked(event_id)
+        if locked is None or locked.order is None:
+            return "skipped"
+        locked.sent_at = event.sent_at or locked.sent_at
+        row = exchange_order_record(row=locked.order, broker=broker, sent=sent)
+        _done(locked, bot, row)
+        locked.save()
+        return str(locked.execution)
 
 
-def _execute(event: WebhookEvent, bot: Bot) -> None:
+def _decide(event: WebhookEvent, bot: Bot) -> _Intent | None:
+    """Risk, then the paper trade or the exchange intent; None when nothing is left to
+    send (the event is finished: traded on paper, refused or failed)."""
     run = bot.runs.filter(status=BotRun.Status.RUNNING, paused_at__isnull=True).first()
     if run is None:
         _finish(event, bot, None, Execution.REFUSED, "the bot is not running")
-        return
+        return None
     try:
         limits = bot_risk_limits(bot)
     except RiskConfigError as error:
         _finish(event, bot, run, Execution.FAILED, f"risk settings: {error}")
-        return
+        return None
     now = timezone.now()
-    clock = FixedClock(now)
-    quote = split_symbol(event.symbol)[1]
-    with account_broker(account=bot.account, clock=clock, quote=quote) as broker:
-        price = event.price or _latest_close(bot, event.symbol)
-        if price is None:
-            _finish(event, bot, run, Execution.FAILED, f"no price for {event.symbol}")
-            return
-        marks = _marks(bot, broker.balances(), event.symbol, price)
-        account = account_snapshot(broker=broker, marks=marks)
-        state = risk_observe(
-            run_risk_state(run),
-            limits,
-            equity=account.equity,
-            now=now,
-        )
-        result = risk_check(
-            [_intent(event, account.equity)],
-            instrument=paper_instrument(event.symbol),
-            limits=limits,
-            state=state,
-            account=account,
-            kill=kill_switches(run),
-            account_state=_account_state(bot),
-            id_prefix=f"sig{event.pk}",
-        )
-        event.risk_at = timezone.now()
-        run_risk_state_save(run, result.state)
-        run.save(update_fields=["risk_state", "updated_at"])
-        if result.rejections:
-            reason = "; ".join(r.message for r in result.rejections)
-            _finish(event, bot, run, Execution.REFUSED, reason, source=BotLog.Source.RISK)
-            return
-        orders = orders_place(bot=bot, run=run, broker=broker, requests=list(result.requests))
-        event.sent_at = timezone.now()
-        event.order = orders[0] if orders else None
-        recorded = paper_fill_now(
-            account=bot.account, broker=broker, symbol=event.symbol, price=price, at=now
-        )
-        if recorded:
-            event.order = recorded[0].order  # the row fills_record brought up to date
+    price = event.price or _latest_close(bot, event.symbol)
+    if price is None:
+        _finish(event, bot, run, Execution.FAILED, f"no price for {event.symbol}")
+        return None
+    if bot.account.is_paper:
+        quote = split_symbol(event.symbol)[1]
+        with account_broker(account=bot.account, clock=FixedClock(now), quote=quote) as paper:
+            requests = _risk(event, bot, run, limits, paper.balances(), price, now)
+            if requests is not None:
+                _paper_trade(event, bot, run, paper, requests, price, now)
+        return None
+    try:
+        broker = exchange_broker(account=bot.account)
+        balances = broker.balances()
+    except (ApplicationError, BrokerError) as error:
+        _finish(event, bot, run, Execution.FAILED, str(error))
+        return None
+    requests = _risk(event, bot, run, limits, balances, price, now)
+    if not requests:
+        return None
+    rows = exchange_orders_intend(bot=bot, run=run, requests=requests[:1])
+    if not rows:  # written by an earlier attempt that failed before its event saved
+        return None
+    return _Intent(rows[0], broker, requests[0])
+
+
+def _risk(
+    event: WebhookEvent,
+    bot: Bot,
+    run: BotRun,
+    limits: RiskLimits,
+    balances: Mapping[str, Balance],
+    price: Decimal,
+    now: datetime,
+) -> tuple[OrderRequest, ...] | None:
+    """Engine risk on the bot's view of the account: the requests, or None when the alert
+    was refused (and finished)."""
+    account = AccountSnapshot(
+        split_symbol(event.symbol)[1], dict(balances), _marks(bot, balances, event.symbol, price)
+    )
+    view = bot_account_view(
+        account,
+        symbols=list(bot.symbols),
+        baseline=run_baseline(run),
+        capital_limit=bot.capital_limit,
+    )
+    state = risk_observe(run_risk_state(run), limits, equity=view.equity, now=now)
+    account_state = account_risk_observe(
+        account_id=bot.account_id, limits=limits, equity=account.equity, now=now
+    )
+    intent = signal_intent(
+        event.action,
+        event.size_mode if event.size_mode in SIZE_MODES else "",
+        None if event.size is None else float(event.size),
+        equity=float(view.equity),
+        # A sell with nothing held goes on to risk, which refuses it (no_position) and
+        # says so in the bot log; a backtest just skips it.
+        flat=False,
+        tag=f"signal-{event.pk}",
+    )
+    assert intent is not None  # only a flat sell has no intent
+    result = risk_check(
+        [intent],
+        instrument=paper_instrument(event.symbol),
+        limits=limits,
+        state=state,
+        account=view,
+        kill=kill_switches(run),
+        account_state=account_state,
+        id_prefix=f"sig{event.pk}",
+    )
+    event.risk_at = timezone.now()
+    run_risk_state_save(run, result.state)
+    run.save(update_fields=["risk_state", "updated_at"])
+    if result.rejections:
+        reason = "; ".join(r.message for r in result.rejections)
+        _finish(event, bot, run, Execution.REFUSED, reason, source=BotLog.Source.RISK)
+        return None
+    return result.requests
+
+
+def _paper_trade(
+    event: WebhookEvent,
+    bot: Bot,
+    run: BotRun,
+    broker: PaperBroker,
+    requests: tuple[OrderRequest, ...],
+    price: Decimal,
+    now: datetime,
+) -> None:
+    orders = orders_place(bot=bot, run=run, broker=broker, requests=list(requests))
+    event.sent_at = timezone.now()
+    event.order = orders[0] if orders else None
+    recorded = paper_fill_now(
+        account=bot.account, broker=broker, symbol=event.symbol, price=price, at=now
+    )
+    if recorded:
+        event.order = recorded[0].order  # the row fills_record brought up to date
+    _done(event, bot, event.order)
+
+
+def _done(event: WebhookEvent, bot: Bot, order: BotOrder | None) -> None:
     event.latency_ms = event.stage_ms("received_at", "sent_at")
-    if event.order is not None and event.order.status == "REJECTED":
-        _finish(event, bot, run, Execution.FAILED, event.order.message[:300] or "rejected")
-        return
-    _finish(event, bot, run, Execution.SENT, "")
+    if order is not None and order.status == BotOrder.Status.REJECTED:
+        _finish(event, bot, None, Execution.FAILED, order.message[:300] or "rejected")
+    elif order is not None and order.status in (
+        BotOrder.Status.PENDING_SUBMIT,
+        BotOrder.Status.UNKNOWN,
+    ):
+        reason = "the exchange has not confirmed the order yet; the reconcile looks it up"
+        _finish(event, bot, None, Execution.SENT, reason)
+    else:
+        _finish(event, bot, None, Execution.SENT, "")
 
 
-def _intent(event: WebhookEvent, equity: Decimal) -> OrderIntent:
-    side = "buy" if event.action == "buy" else "sell"
-    tag = f"signal-{event.pk}"
-    if event.action == "close" or event.size is None:
-        return OrderIntent(side, tag=tag)
-    if event.size_mode == "contracts":
-        return OrderIntent(side, size=float(event.size), tag=tag)
-    amount = event.size if event.size_mode == "quote" else equity * event.size / 100
-    return OrderIntent(side, amount=float(amount), tag=tag)
-
-
-def _marks(bot: Bot, balances: dict, symbol: str, price: Decimal) -> dict[str, Decimal]:
+def _marks(
+    bot: Bot, balances: Mapping[str, Balance], symbol: str, price: Decimal
+) -> dict[str, Decimal]:
     """A mark for the alert's symbol and for every other asset the account holds."""
     quote = split_symbol(symbol)[1]
     marks = {symbol: price}
@@ -183,11 +314,6 @@ def _latest_close(bot: Bot, symbol: str) -> Decimal | None:
     return None if close is None else Decimal(str(close))
 
 
-def _account_state(bot: Bot) -> RiskState | None:
-    row = AccountRisk.objects.filter(account=bot.account).first()
-    return None if row is None or not row.state else risk_state_load(row.state)
-
-
 def _finish(
     event: WebhookEvent,
     bot: Bot,
@@ -196,6 +322,8 @@ def _finish(
     reason: str,
     source: str = BotLog.Source.SYSTEM,
 ) -> None:
+    """The alert's outcome, logged when it did not trade and audited; the audit goes last
+    in the transaction (its chain lock is held until the commit)."""
     event.execution, event.execution_reason = execution, reason[:300]
     if execution != Execution.SENT:
         BotLog.objects.create(

@@ -181,6 +181,13 @@ KEY_FINGERPRINT_PEPPER = env.str("KEY_FINGERPRINT_PEPPER", default="dev-fingerpr
 # Overrides every ccxt base URL, e.g. http://127.0.0.1:8900 for the loopback fake exchange.
 EXCHANGE_BASE_URL_OVERRIDE = env.str("EXCHANGE_BASE_URL_OVERRIDE", default="")
 EXCHANGE_TIMEOUT_MS = env.int("EXCHANGE_TIMEOUT_MS", default=10_000)
+# How long an order whose create got no answer is looked up by its client id before the
+# task leaves it UNKNOWN to the reconcile; and how long the reconcile keeps looking before
+# it concludes the order was never placed (Binance hides new orders for up to minutes).
+EXCHANGE_ORDER_LOOKUP_SECONDS = env.float("EXCHANGE_ORDER_LOOKUP_SECONDS", default=5.0)
+EXCHANGE_ORDER_GRACE_SECONDS = env.float("EXCHANGE_ORDER_GRACE_SECONDS", default=180.0)
+# Live accounts stay refused by the bots until live trading lands (a later issue).
+BOTS_LIVE_TRADING = env.bool("BOTS_LIVE_TRADING", default=False)
 
 # DJANGO REST FRAMEWORK
 REST_FRAMEWORK = {

@@ -1,6 +1,6 @@
 """TV-2: N distinct alerts x M deliveries each, from 50 concurrent senders over HTTP, give
-exactly N WebhookEvents and exactly N orders on the paper exchange; every duplicate is
-answered 200.
+exactly N WebhookEvents and exactly N orders on the (fake) exchange, for a signal bot on a
+testnet account; every duplicate is answered 200, and every execution is delivered twice.
 
 The default is 20 x 20 (400 deliveries) to keep CI short; the full target runs with
 SIGNALS_TV2_FULL=1 (100 x 100 = 10,000 deliveries).
@@ -17,9 +17,14 @@ from decimal import Decimal
 
 import pytest
 
-from apps.bots.models import BotOrder, PaperBook
+from apps.bots.models import BotOrder
 from apps.signals.models import WebhookEvent
-from tests.apps.signals.conftest import PASSPHRASE, hook_path, make_signal_bot, run_queued
+from tests.apps.signals.conftest import (
+    PASSPHRASE,
+    hook_path,
+    make_testnet_signal_bot,
+    run_queued,
+)
 
 FULL = os.environ.get("SIGNALS_TV2_FULL") == "1"
 DISTINCT, COPIES = (100, 100) if FULL else (20, 20)
@@ -40,11 +45,12 @@ def deliver(url: str, body: bytes) -> tuple[int, dict]:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_tv2_duplicates_from_concurrent_senders_give_one_event_and_one_order_each(
-    live_server, alice, queued, settings
+    live_server, alice, testnet_account, fake_exchange, queued, settings
 ):
     settings.SIGNALS_RATE_LIMIT_PER_MINUTE = 1_000_000
-    bot, secrets = make_signal_bot(
+    bot, secrets = make_testnet_signal_bot(
         alice,
+        testnet_account,
         risk_profile="aggressive",
         risk_overrides={"max_trades_per_day": 200},
         size_mode="quote",
@@ -86,6 +92,12 @@ def test_tv2_duplicates_from_concurrent_senders_give_one_event_and_one_order_eac
     random.Random(8).shuffle(twice)
     outcomes = run_queued(twice)
     assert outcomes.count("sent") == DISTINCT and outcomes.count("skipped") == DISTINCT
-    assert BotOrder.objects.filter(bot=bot).count() == DISTINCT
-    book_orders = PaperBook.objects.get(account=bot.account).state["orders"]
-    assert len({order["client_order_id"] for order in book_orders}) == DISTINCT
+    orders = BotOrder.objects.filter(bot=bot)
+    assert orders.count() == DISTINCT
+    assert set(orders.values_list("status", flat=True)) == {"FILLED"}
+    on_exchange = fake_exchange.book.orders
+    assert len(on_exchange) == DISTINCT
+    assert {o.client_id for o in on_exchange} == set(
+        orders.values_list("client_order_id", flat=True)
+    )
+    assert len(fake_exchange.create_requests()) == DISTINCT

@@ -1,0 +1,247 @@
+"""Orders on an exchange API (testnet accounts; live once it is enabled) through `CcxtBroker`.
+
+Exactly once (reliability.md §3, ORD-1): unlike a paper book, an exchange cannot take part
+in our transaction, so each order is
+
+1. written as a PENDING_SUBMIT row with its client order id, plus its audit event, and
+   COMMITTED (`exchange_orders_intend`);
+2. sent once (`exchange_order_send`, outside any transaction); the broker never re-sends
+   an id it knows, and resolves a timeout by looking the id up;
+3. brought up to date with what the exchange answered, and its fills recorded by trade id
+   (`exchange_order_record`); an order the exchange could not show in time stays UNKNOWN.
+
+`exchange_orders_reconcile` (beat and worker start, with the paper reconcile) looks every
+PENDING_SUBMIT/UNKNOWN row up by client order id: found, it is adopted; still absent after
+`EXCHANGE_ORDER_GRACE_SECONDS`, it was never placed and becomes REJECTED.
+
+Keys: the account's decrypted keys go to ccxt only (apps.exchanges.clients); they are never
+logged, and our errors carry ccxt's class names only (ccxt_live.broker_error).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.services import audit_record
+from apps.bots.execution import fills_save, order_audit, order_row, order_status
+from apps.bots.models import Bot, BotOrder, BotRun
+from apps.common.errors import ApplicationError
+from apps.engine.brokers import ccxt_live
+from apps.engine.brokers.base import BrokerRejection
+from apps.engine.brokers.ccxt_live import BrokerError
+from apps.engine.brokers.ccxt_orders import CcxtBroker, LookupPolicy
+from apps.engine.types import Order, OrderRequest
+from apps.exchanges.clients import client_spec
+from apps.exchanges.models import ExchangeAccount
+
+logger = logging.getLogger(__name__)
+
+
+class _WallClock:
+    def now(self) -> datetime:
+        return timezone.now()
+
+
+@dataclass
+class _Cached:
+    version: tuple[Any, ...]
+    broker: CcxtBroker
+
+
+# One broker per account and thread: a Celery worker process runs one task at a time, and
+# `CcxtBroker` is not thread-safe. Building a client and loading its markets costs a round
+# trip, so an alert reuses the broker of the alert before it.
+_local = threading.local()
+
+
+def exchange_trading_check(account: ExchangeAccount) -> None:
+    """Refuse an account that cannot trade through an exchange API (yet)."""
+    if account.is_paper:
+        raise ApplicationError("a paper account trades on its paper book", field="account")
+    if account.mode == ExchangeAccount.Mode.LIVE and not settings.BOTS_LIVE_TRADING:
+        raise ApplicationError(
+            "live trading is not enabled yet: use a testnet account", field="account"
+        )
+
+
+def exchange_broker(*, account: ExchangeAccount) -> CcxtBroker:
+    """The account's broker, kept per thread and rebuilt when its keys or mode change."""
+    exchange_trading_check(account)
+    cache: dict[int, _Cached] = getattr(_local, "brokers", None) or {}
+    _local.brokers = cache
+    version = (
+        account.exchange,
+        account.mode,
+        account.key_fingerprint,
+        account.updated_at,
+        settings.EXCHANGE_BASE_URL_OVERRIDE,
+    )
+    cached = cache.get(account.pk)
+    if cached is not None and cached.version == version:
+        return cached.broker
+    if cached is not None:
+        cached.broker.close()
+    spec = client_spec(
+        exchange=account.exchange,
+        mode=account.mode,
+        api_key=account.api_key,
+        api_secret=account.api_secret,
+        passphrase=account.passphrase,
+    )
+    # A signal runs under a 20 s task limit: a create whose answer was lost is looked up
+    # briefly here, and the reconcile takes over after that.
+    lookup = LookupPolicy(window_s=float(settings.EXCHANGE_ORDER_LOOKUP_SECONDS))
+    broker = CcxtBroker(ccxt_live.client_build(spec), clock=_WallClock(), lookup=lookup)
+    cache[account.pk] = _Cached(version, broker)
+    return broker
+
+
+def exchange_brokers_forget() -> None:
+    """Drop this thread's brokers (tests that restart the fake exchange)."""
+    for cached in (getattr(_local, "brokers", None) or {}).values():
+        cached.broker.close()
+    _local.brokers = {}
+
+
+def exchange_orders_intend(
+    *, bot: Bot, run: BotRun | None, requests: Sequence[OrderRequest]
+) -> list[BotOrder]:
+    """Write each request as a PENDING_SUBMIT row plus its audit event, in the caller's
+    transaction, which must commit before anything is sent. An id written before is
+    skipped (a redelivered task)."""
+    known = set(
+        BotOrder.objects.filter(
+            client_order_id__in=[r.client_order_id for r in requests]
+        ).values_list("client_order_id", flat=True)
+    )
+    rows = []
+    for request in requests:
+        if request.client_order_id in known:
+            continue
+        row = order_row(bot, run, request, None)
+        audit_record(
+            event_type="bot.order.intended",
+            actor=None,
+            owner=bot.owner,
+            target=row,
+            data=order_audit(row),
+            actor_label=f"bot:{bot.pk}",
+        )
+        rows.append(row)
+    return rows
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What one send told us: the exchange's order, or why it refused."""
+
+    order: Order | None
+    refusal: str = ""
+    field: str | None = None
+
+
+def exchange_order_send(*, broker: CcxtBroker, request: OrderRequest) -> SendResult:
+    """Send one committed intent, outside any transaction (ORD-1: intent first)."""
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError("an exchange order is sent after its intent has committed")
+    try:
+        return SendResult(broker.place_order(request))
+    except BrokerRejection as exc:
+        return SendResult(None, str(exc), exc.field)
+    except BrokerError as exc:
+        # The key was refused, or the look-up could not even ask: the row stays
+        # PENDING_SUBMIT for the reconcile, which never re-sends its id.
+        logger.warning("order %s: %s", request.client_order_id, exc)
+        return SendResult(None)
+
+
+def exchange_order_record(*, row: BotOrder, broker: CcxtBroker, sent: SendResult) -> BotOrder:
+    """The exchange's answer onto the row, audited, and its fills by trade id; in the
+    caller's transaction."""
+    if sent.refusal:
+        row.status, row.message = BotOrder.Status.REJECTED, sent.refusal[:2000]
+    elif sent.order is not None:
+        _sync(row, sent.order)
+    else:
+        return row
+    row.save(
+        update_fields=[
+            "status", "qty", "filled_qty", "average_price", "message", "exchange_order_id",
+            "updated_at",
+        ]
+    )  # fmt: skip
+    audit_record(
+        event_type="bot.order.placed",
+        actor=None,
+        owner_id=row.account.owner_id,
+        target=row,
+        data=order_audit(row),
+        actor_label=f"bot:{row.bot_id}",
+    )
+    if sent.order is not None and sent.order.filled_qty > 0:
+        _fills_fetch(row, broker)
+    return row
+
+
+def _sync(row: BotOrder, order: Order) -> None:
+    row.status = order_status(order)
+    row.qty = order.qty if order.qty is not None else row.qty
+    row.filled_qty = order.filled_qty
+    row.average_price = order.average_price
+    row.message = order.message
+    row.exchange_order_id = row.exchange_order_id or row.client_order_id
+
+
+def _fills_fetch(row: BotOrder, broker: CcxtBroker) -> None:
+    try:
+        fills = broker.fills(row.client_order_id)
+    except BrokerError as exc:
+        # The order stands; the reconcile fetches its fills later.
+        logger.warning("fills of order %s: %s", row.client_order_id, exc)
+        return
+    fills_save(account=row.account, orders={row.client_order_id: row}, fills=fills)
+
+
+def exchange_orders_reconcile(*, older_than: timedelta = timedelta(seconds=30)) -> int:
+    """Resolve PENDING_SUBMIT/UNKNOWN orders on exchange accounts by client order id;
+    returns how many changed. Never sends anything."""
+    now = timezone.now()
+    grace = timedelta(seconds=float(settings.EXCHANGE_ORDER_GRACE_SECONDS))
+    stuck = list(
+        BotOrder.objects.filter(
+            status__in=(BotOrder.Status.PENDING_SUBMIT, BotOrder.Status.UNKNOWN),
+            updated_at__lt=now - older_than,
+        )
+        .exclude(account__mode=ExchangeAccount.Mode.PAPER)
+        .select_related("account")
+        .order_by("id")
+    )
+    resolved = 0
+    for row in stuck:
+        try:
+            broker = exchange_broker(account=row.account)
+            broker.remember(row.client_order_id, row.symbol)
+            found = broker.get_order(row.client_order_id)
+        except (ApplicationError, BrokerError) as exc:
+            logger.warning("reconcile of order %s: %s", row.client_order_id, exc)
+            continue
+        if found is None and row.created_at > now - grace:
+            continue  # Binance may hide a new order for minutes: look again later
+        with transaction.atomic():
+            if found is None:
+                sent = SendResult(None, "not on the exchange after the grace window")
+            else:
+                sent = SendResult(found)
+            exchange_order_record(row=row, broker=broker, sent=sent)
+        logger.info("order %s reconciled to %s", row.client_order_id, row.status)
+        resolved += 1
+    return resolved
