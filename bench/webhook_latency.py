@@ -2,10 +2,13 @@
 web process, executed by a real worker on the "orders" queue.
 
 Sends `--rate` alerts per second (default 50) for `--seconds` (default 60) round-robin to
-8 signal bots on their own paper accounts, each with its own risk profile and overrides
-(6 aggressive variants, one balanced, one conservative; alerts alternate buy / close). It
-then waits for the worker and prints, from the WebhookEvent stage timestamps:
-  - request received -> exchange call sent (orders placed on the paper broker), p50/p99/max,
+8 signal bots, each on its own Binance testnet account on the loopback fake exchange
+(tests/fakes/exchange, run in a process of its own; `--venue paper` uses paper accounts
+instead), each with its own risk profile and overrides (6 aggressive variants, one
+balanced, one conservative; alerts alternate buy / close). It then waits for the worker
+and prints, from the WebhookEvent stage timestamps:
+  - request received -> exchange call sent (the order's create request about to go out to
+    the exchange; for paper, the order placed on the paper book), p50/p99/max,
   - request received -> risk decided, for every executed alert (refusals included: the
     balanced and conservative bots hit their max trades per day, as they should),
 and, measured by the sender, request sent -> response received.
@@ -46,7 +49,10 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
+
 from apps.accounts.models import User  # noqa: E402
+from apps.bots.models import Bot  # noqa: E402
 from apps.exchanges.services import exchange_account_create  # noqa: E402
 from apps.signals.models import WebhookEvent  # noqa: E402
 from apps.signals.services import SignalBotInput, signal_bot_create  # noqa: E402
@@ -71,7 +77,31 @@ BOTS = [
 ]
 
 
-def setup_bots(run: str) -> list[tuple[int, str]]:
+# The fake exchange in a process of its own, so its HTTP threads do not share the bench
+# sender's interpreter. Every testnet account trades on its one book.
+FAKE_EXCHANGE = """
+import time
+from decimal import Decimal
+from tests.fakes.exchange import run_fake_exchange
+
+with run_fake_exchange() as fake:
+    fake.balances = {"USDT": Decimal("10000000")}
+    fake.price_set("BTCUSDT", "30000")
+    fake.price_set("ETHUSDT", "2000")
+    print("fake exchange at", fake.base_url, flush=True)
+    while True:
+        time.sleep(3600)
+"""
+
+
+def start_fake_exchange() -> tuple[subprocess.Popen, str]:
+    process = start("fake", [sys.executable, "-c", FAKE_EXCHANGE], b"fake exchange at")
+    log = (ROOT / "var" / "bench_webhook_fake.log").read_text()
+    base_url = log.split("fake exchange at", 1)[1].split()[0]
+    return process, base_url
+
+
+def setup_bots(run: str, venue: str) -> list[tuple[int, str]]:
     """A fresh bench user (so quotas and trade counts start at zero) and its signal bots."""
     user = User.objects.create_user(
         email=f"webhook-bench-{run}@example.invalid", password=None, max_exchange_accounts=50
@@ -81,6 +111,16 @@ def setup_bots(run: str) -> list[tuple[int, str]]:
         account = exchange_account_create(
             owner=user, exchange="binance", label=f"bench {index}", mode="paper"
         )
+        testnet = None
+        if venue == "testnet":
+            testnet = exchange_account_create(
+                owner=user,
+                exchange="binance",
+                label=f"bench testnet {index}",
+                mode="testnet",
+                api_key=f"bench-key-{run}-{index:02d}",
+                api_secret=f"bench-secret-{run}-{index:02d}",
+            )
         bot, secrets = signal_bot_create(
             owner=user,
             data=SignalBotInput(
@@ -94,6 +134,9 @@ def setup_bots(run: str) -> list[tuple[int, str]]:
                 passphrase=PASSPHRASE,
             ),
         )
+        if testnet is not None:
+            # signal_bot_create still takes paper accounts only (live trading's issue).
+            Bot.objects.filter(pk=bot.pk).update(account=testnet)
         bots.append((bot.pk, secrets.token))
     return bots
 
@@ -232,13 +275,22 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", 8765)))
     parser.add_argument("--no-start", action="store_true", help="use a running daphne + worker")
     parser.add_argument("--worker-concurrency", type=int, default=4)
+    parser.add_argument("--venue", choices=("testnet", "paper"), default="testnet")
     args = parser.parse_args()
 
     run = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    bots = setup_bots(run)
-    bot_ids = [bot_id for bot_id, _ in bots]
     processes = []
+    exchange_env: dict[str, str] = {}
     try:
+        if args.venue == "testnet":
+            fake, base_url = start_fake_exchange()
+            processes.append(fake)
+            settings.EXCHANGE_BASE_URL_OVERRIDE = base_url
+            exchange_env = {"EXCHANGE_BASE_URL_OVERRIDE": base_url}
+            if args.no_start:
+                print(f"start web and worker with EXCHANGE_BASE_URL_OVERRIDE={base_url}")
+        bots = setup_bots(run, args.venue)
+        bot_ids = [bot_id for bot_id, _ in bots]
         if not args.no_start:
             processes.append(
                 start(
@@ -257,7 +309,7 @@ def main() -> None:
                     # Under ASGI each request's sync code may run on a new thread, and a
                     # persistent connection per thread exhausts PostgreSQL's slots: the
                     # web process connects per request (no pool is installed).
-                    env={"DJANGO_CONN_MAX_AGE": "0"},
+                    env={"DJANGO_CONN_MAX_AGE": "0", **exchange_env},
                 )
             )
             processes.append(
@@ -278,11 +330,12 @@ def main() -> None:
                         "info",
                     ],
                     b"ready.",
+                    env=exchange_env,
                 )
             )
         print(
-            f"{len(bots)} signal bots, {args.rate:g} alerts/s for {args.seconds:g} s "
-            f"to 127.0.0.1:{args.port}"
+            f"{len(bots)} signal bots on {args.venue} accounts, {args.rate:g} alerts/s "
+            f"for {args.seconds:g} s to 127.0.0.1:{args.port}"
         )
         replies = send_all(args.port, bots, args.rate, args.seconds)
         left = wait_executed(bot_ids, timeout=120)
