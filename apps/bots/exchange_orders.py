@@ -7,7 +7,8 @@ in our transaction, so each order is
    COMMITTED (`exchange_orders_intend`);
 2. sent once (`exchange_order_send`, outside any transaction); the broker never re-sends
    an id it knows, and resolves a timeout by looking the id up;
-3. brought up to date with what the exchange answered, and its fills recorded by trade id
+3. its fills asked for, still outside any transaction (`exchange_order_fills`), then the
+   row brought up to date with the answer and the fills stored by trade id, audited
    (`exchange_order_record`); an order the exchange could not show in time stays UNKNOWN.
 
 `exchange_orders_reconcile` (beat and worker start, with the paper reconcile) looks every
@@ -39,7 +40,7 @@ from apps.engine.brokers import ccxt_live
 from apps.engine.brokers.base import BrokerRejection
 from apps.engine.brokers.ccxt_live import BrokerError
 from apps.engine.brokers.ccxt_orders import CcxtBroker, LookupPolicy
-from apps.engine.types import Order, OrderRequest
+from apps.engine.types import Fill, Order, OrderRequest
 from apps.exchanges.clients import client_spec
 from apps.exchanges.models import ExchangeAccount
 
@@ -164,9 +165,25 @@ def exchange_order_send(*, broker: CcxtBroker, request: OrderRequest) -> SendRes
         return SendResult(None)
 
 
-def exchange_order_record(*, row: BotOrder, broker: CcxtBroker, sent: SendResult) -> BotOrder:
-    """The exchange's answer onto the row, audited, and its fills by trade id; in the
-    caller's transaction."""
+def exchange_order_fills(*, broker: CcxtBroker, sent: SendResult) -> tuple[Fill, ...]:
+    """The executions of a sent order, asked outside any transaction (two exchange calls
+    that must not hold row or audit locks); none when it did not fill or cannot be seen
+    (the reconcile fetches them later)."""
+    if sent.order is None or sent.order.filled_qty <= 0:
+        return ()
+    try:
+        return broker.fills(sent.order.client_order_id)
+    except BrokerError as exc:
+        logger.warning("fills of order %s: %s", sent.order.client_order_id, exc)
+        return ()
+
+
+def exchange_order_record(
+    *, row: BotOrder, sent: SendResult, fills: Sequence[Fill] = ()
+) -> BotOrder:
+    """The exchange's answer onto the row and its fills by trade id, audited; in the
+    caller's transaction, with the audit event last (its chain lock lasts until the
+    commit)."""
     if sent.refusal:
         row.status, row.message = BotOrder.Status.REJECTED, sent.refusal[:2000]
     elif sent.order is not None:
@@ -179,6 +196,8 @@ def exchange_order_record(*, row: BotOrder, broker: CcxtBroker, sent: SendResult
             "updated_at",
         ]
     )  # fmt: skip
+    if fills:
+        fills_save(account=row.account, orders={row.client_order_id: row}, fills=fills)
     audit_record(
         event_type="bot.order.placed",
         actor=None,
@@ -187,8 +206,6 @@ def exchange_order_record(*, row: BotOrder, broker: CcxtBroker, sent: SendResult
         data=order_audit(row),
         actor_label=f"bot:{row.bot_id}",
     )
-    if sent.order is not None and sent.order.filled_qty > 0:
-        _fills_fetch(row, broker)
     return row
 
 
@@ -199,16 +216,6 @@ def _sync(row: BotOrder, order: Order) -> None:
     row.average_price = order.average_price
     row.message = order.message
     row.exchange_order_id = row.exchange_order_id or row.client_order_id
-
-
-def _fills_fetch(row: BotOrder, broker: CcxtBroker) -> None:
-    try:
-        fills = broker.fills(row.client_order_id)
-    except BrokerError as exc:
-        # The order stands; the reconcile fetches its fills later.
-        logger.warning("fills of order %s: %s", row.client_order_id, exc)
-        return
-    fills_save(account=row.account, orders={row.client_order_id: row}, fills=fills)
 
 
 def exchange_orders_reconcile(*, older_than: timedelta = timedelta(seconds=30)) -> int:
@@ -236,12 +243,13 @@ def exchange_orders_reconcile(*, older_than: timedelta = timedelta(seconds=30)) 
             continue
         if found is None and row.created_at > now - grace:
             continue  # Binance may hide a new order for minutes: look again later
+        if found is None:
+            sent = SendResult(None, "not on the exchange after the grace window")
+        else:
+            sent = SendResult(found)
+        fills = exchange_order_fills(broker=broker, sent=sent)
         with transaction.atomic():
-            if found is None:
-                sent = SendResult(None, "not on the exchange after the grace window")
-            else:
-                sent = SendResult(found)
-            exchange_order_record(row=row, broker=broker, sent=sent)
+            exchange_order_record(row=row, sent=sent, fills=fills)
         logger.info("order %s reconciled to %s", row.client_order_id, row.status)
         resolved += 1
     return resolved

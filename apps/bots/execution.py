@@ -425,8 +425,10 @@ def account_risk_observe(
 ) -> RiskState:
     """The account-wide risk stage, observed on the whole account's equity and saved; the
     row is locked until the caller's transaction ends, so the account's bots take turns."""
-    AccountRisk.objects.get_or_create(account_id=account_id)
-    row = AccountRisk.objects.select_for_update().get(account_id=account_id)
+    row = AccountRisk.objects.select_for_update().filter(account_id=account_id).first()
+    if row is None:
+        AccountRisk.objects.get_or_create(account_id=account_id)  # a racing first use waits
+        row = AccountRisk.objects.select_for_update().get(account_id=account_id)
     before = RiskState.from_dict(row.state) if row.state and "stage" in row.state else RiskState()
     after = risk_observe(before, limits, equity=equity, now=now)
     if after != before:

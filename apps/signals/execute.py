@@ -43,6 +43,7 @@ from apps.bots.engine_state import (
 from apps.bots.exchange_orders import (
     SendResult,
     exchange_broker,
+    exchange_order_fills,
     exchange_order_record,
     exchange_order_send,
     exchange_orders_intend,
@@ -95,7 +96,6 @@ def signal_event_execute(*, event_id: int) -> str:
             if event is None or event.bot is None:
                 return "skipped"
             _finish(event, event.bot, None, Execution.FAILED, error)
-            event.save()
             return str(event.execution)
 
 
@@ -112,7 +112,7 @@ def _locked(event_id: int) -> WebhookEvent | None:
     """The event, locked, while it is still to be executed."""
     event = (
         WebhookEvent.objects.select_for_update(of=("self",))
-        .select_related("bot", "bot__owner", "bot__account", "order")
+        .select_related("bot", "bot__owner", "bot__account", "order__account")
         .filter(pk=event_id)
         .first()
     )
@@ -131,8 +131,7 @@ def _execute(event_id: int) -> str:
         intent = None
         if event.order is None:
             intent = _decide(event, bot)
-            if intent is None:  # paper (done), refused or failed
-                event.save()
+            if intent is None:  # finished: paper (traded), refused or failed
                 return str(event.execution)
             event.order = intent.row
             event.save()
@@ -146,14 +145,14 @@ def _execute(event_id: int) -> str:
         broker = exchange_broker(account=bot.account)
         broker.remember(event.order.client_order_id, event.order.symbol)
         sent = SendResult(broker.get_order(event.order.client_order_id))
+    fills = exchange_order_fills(broker=broker, sent=sent)
     with transaction.atomic():
         locked = _locked(event_id)
         if locked is None or locked.order is None:
             return "skipped"
         locked.sent_at = event.sent_at or locked.sent_at
-        row = exchange_order_record(row=locked.order, broker=broker, sent=sent)
+        row = exchange_order_record(row=locked.order, sent=sent, fills=fills)
         _done(locked, bot, row)
-        locked.save()
         return str(locked.execution)
 
 
@@ -191,7 +190,8 @@ def _decide(event: WebhookEvent, bot: Bot) -> _Intent | None:
     if not requests:
         return None
     rows = exchange_orders_intend(bot=bot, run=run, requests=requests[:1])
-    if not rows:  # written by an earlier attempt that failed before its event saved
+    if not rows:  # the id is taken: never send it twice (the event and its row commit together)
+        _finish(event, bot, run, Execution.FAILED, f"order {requests[0].client_order_id} exists")
         return None
     return _Intent(rows[0], broker, requests[0])
 
@@ -322,9 +322,10 @@ def _finish(
     reason: str,
     source: str = BotLog.Source.SYSTEM,
 ) -> None:
-    """The alert's outcome, logged when it did not trade and audited; the audit goes last
-    in the transaction (its chain lock is held until the commit)."""
+    """The alert's outcome, saved, logged when it did not trade, and audited; the audit
+    goes last in the transaction (its chain lock is held until the commit)."""
     event.execution, event.execution_reason = execution, reason[:300]
+    event.save()
     if execution != Execution.SENT:
         BotLog.objects.create(
             bot=bot,
