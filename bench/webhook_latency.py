@@ -286,7 +286,9 @@ def main() -> None:
             fake, base_url = start_fake_exchange()
             processes.append(fake)
             settings.EXCHANGE_BASE_URL_OVERRIDE = base_url
-            exchange_env = {"EXCHANGE_BASE_URL_OVERRIDE": base_url}
+            # The fake has no request limits: ccxt's client-side throttle (Binance's
+            # weights, e.g. 200 ms after a balance call) would measure Binance, not us.
+            exchange_env = {"EXCHANGE_BASE_URL_OVERRIDE": base_url, "EXCHANGE_CLIENT_THROTTLE": "0"}
             if args.no_start:
                 print(f"start web and worker with EXCHANGE_BASE_URL_OVERRIDE={base_url}")
         bots = setup_bots(run, args.venue)

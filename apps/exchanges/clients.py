@@ -34,6 +34,7 @@ def client_spec(
         mode=mode,  # type: ignore[arg-type]  # validated against ExchangeAccount.Mode
         base_url_override=settings.EXCHANGE_BASE_URL_OVERRIDE,
         timeout_ms=settings.EXCHANGE_TIMEOUT_MS,
+        throttle=settings.EXCHANGE_CLIENT_THROTTLE,
     )
 
 

@@ -181,6 +181,8 @@ KEY_FINGERPRINT_PEPPER = env.str("KEY_FINGERPRINT_PEPPER", default="dev-fingerpr
 # Overrides every ccxt base URL, e.g. http://127.0.0.1:8900 for the loopback fake exchange.
 EXCHANGE_BASE_URL_OVERRIDE = env.str("EXCHANGE_BASE_URL_OVERRIDE", default="")
 EXCHANGE_TIMEOUT_MS = env.int("EXCHANGE_TIMEOUT_MS", default=10_000)
+# ccxt's own per-client throttle; turn it off only against the loopback fake exchange.
+EXCHANGE_CLIENT_THROTTLE = env.bool("EXCHANGE_CLIENT_THROTTLE", default=True)
 # How long an order whose create got no answer is looked up by its client id before the
 # task leaves it UNKNOWN to the reconcile; and how long the reconcile keeps looking before
 # it concludes the order was never placed (Binance hides new orders for up to minutes).

@@ -68,6 +68,9 @@ class ClientSpec:
     mode: Mode
     base_url_override: str = ""
     timeout_ms: int = 10_000
+    # ccxt's per-client throttle (the venue's published request weights). Off only for a
+    # loopback fake, which has no limits (benchmarks, tests).
+    throttle: bool = True
 
 
 def exchange_ids() -> list[str]:
@@ -90,7 +93,7 @@ def client_build(spec: ClientSpec) -> Any:
     if spec.exchange_id not in ccxt.exchanges:
         raise UnknownExchangeError(f"Unknown exchange “{spec.exchange_id}”.")
     exchange_class = getattr(ccxt, spec.exchange_id)
-    config: dict[str, Any] = {"timeout": spec.timeout_ms, "enableRateLimit": True}
+    config: dict[str, Any] = {"timeout": spec.timeout_ms, "enableRateLimit": spec.throttle}
     for name, value in (
         ("apiKey", spec.api_key),
         ("secret", spec.secret),

@@ -116,6 +116,9 @@ class CcxtBroker:
         self._symbols: dict[str, str] = {}
         self._requests: dict[str, OrderRequest] = {}
         self._refused: dict[str, Order] = {}
+        # Fills an order's create answer listed in full (Binance FULL responses), so
+        # `fills` needs no trade-list call for an order that filled at once.
+        self._answered_fills: dict[str, tuple[Fill, ...]] = {}
         self._markets_loaded = False
         client.options["warnOnFetchOpenOrdersWithoutSymbol"] = False
 
@@ -210,6 +213,8 @@ class CcxtBroker:
     def fills(self, client_order_id: str) -> tuple[Fill, ...]:
         """The order's executions from the exchange's trade list, one per trade id, in
         the order they happened. An order the exchange cannot show yet has none."""
+        if client_order_id in self._answered_fills:
+            return self._answered_fills[client_order_id]
         symbol = self._symbol_of(client_order_id)
         raw = self._look_up(client_order_id, symbol, patient=False)
         if raw is None:
@@ -269,7 +274,28 @@ class CcxtBroker:
         if raw.get("status") is None:
             found = self._look_up(cid, request.symbol, patient=False, quiet=True)
             return self._order(cid, found) if found else Order.accepted(request, self._clock.now())
-        return self._order(cid, raw)
+        order = self._order(cid, raw)
+        self._answered_fills_keep(request, raw, order)
+        return order
+
+    def _answered_fills_keep(self, request: OrderRequest, raw: RawOrder, order: Order) -> None:
+        """Keep the create answer's trades when they are the whole of a filled order."""
+        trades = raw.get("trades") or ()
+        if order.status is not OrderStatus.FILLED or not trades:
+            return
+        if not all(t.get("id") and t.get("amount") and t.get("price") for t in trades):
+            return
+        at = raw.get("timestamp")
+        fills = tuple(
+            _fill(
+                request.client_order_id,
+                request.symbol,
+                {**t, "side": t.get("side") or request.side, "timestamp": t.get("timestamp") or at},
+            )
+            for t in trades
+        )
+        if at is not None and sum((f.qty for f in fills), ZERO) == order.filled_qty:
+            self._answered_fills[request.client_order_id] = fills
 
     def _refusal(self, request: OrderRequest, exc: Exception) -> BrokerRejection:
         reason, field = _refusal_words(exc, request)

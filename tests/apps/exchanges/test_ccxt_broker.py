@@ -258,3 +258,16 @@ def test_a_refused_look_up_raises_our_error_without_cctxs_text(broker, fake_exch
     assert not isinstance(raised.value, ccxt.BaseError)
     assert "http" not in message and fake_exchange.base_url not in message
     assert "Invalid API-key" not in message and API_KEY not in message
+
+
+def test_fills_of_an_order_that_filled_at_once_match_the_trade_list(broker, fake_exchange, venue):
+    order = broker.place_order(market_buy("0.02"))
+    calls = len(fake_exchange.requests)
+    fills = broker.fills(order.client_order_id)
+    trades = [t for t in fake_exchange.book.trades if t.client_id == order.client_order_id]
+    assert [(f.fill_id, f.qty, f.price, f.fee) for f in fills] == [
+        (str(t.trade_id), t.qty, t.price, t.fee) for t in trades
+    ]
+    assert all(f.side == "buy" and f.time.tzinfo is not None for f in fills)
+    if venue == "binance":  # its FULL create answer lists the fills: no trade-list call
+        assert len(fake_exchange.requests) == calls
