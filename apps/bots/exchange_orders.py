@@ -32,8 +32,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.audit.services import audit_record
-from apps.bots.execution import fills_save, order_audit, order_row, order_status
+from apps.bots.execution import (
+    fills_save,
+    order_audit_record,
+    order_row,
+    order_status,
+    requests_unwritten,
+)
 from apps.bots.models import Bot, BotOrder, BotRun
 from apps.common.errors import ApplicationError
 from apps.engine.brokers import ccxt_live
@@ -119,24 +124,10 @@ def exchange_orders_intend(
     """Write each request as a PENDING_SUBMIT row plus its audit event, in the caller's
     transaction, which must commit before anything is sent. An id written before is
     skipped (a redelivered task)."""
-    known = set(
-        BotOrder.objects.filter(
-            client_order_id__in=[r.client_order_id for r in requests]
-        ).values_list("client_order_id", flat=True)
-    )
     rows = []
-    for request in requests:
-        if request.client_order_id in known:
-            continue
+    for request in requests_unwritten(requests):
         row = order_row(bot, run, request, None)
-        audit_record(
-            event_type="bot.order.intended",
-            actor=None,
-            owner=bot.owner,
-            target=row,
-            data=order_audit(row),
-            actor_label=f"bot:{bot.pk}",
-        )
+        order_audit_record(row, event_type="bot.order.intended", owner_id=bot.owner_id)
         rows.append(row)
     return rows
 
@@ -198,14 +189,7 @@ def exchange_order_record(
     )  # fmt: skip
     if fills:
         fills_save(account=row.account, orders={row.client_order_id: row}, fills=fills)
-    audit_record(
-        event_type="bot.order.placed",
-        actor=None,
-        owner_id=row.account.owner_id,
-        target=row,
-        data=order_audit(row),
-        actor_label=f"bot:{row.bot_id}",
-    )
+    order_audit_record(row, event_type="bot.order.placed", owner_id=row.account.owner_id)
     return row
 
 

@@ -248,30 +248,43 @@ def orders_place(
     becomes a REJECTED order, a log line and an audit event. `audit` takes
     `audit_record`'s arguments: a batch of ticks collects them and writes them last, so
     the audit chain's lock is held only briefly."""
-    known = set(
-        BotOrder.objects.filter(
-            client_order_id__in=[r.client_order_id for r in requests]
-        ).values_list("client_order_id", flat=True)
-    )
     placed = []
-    for request in requests:
-        if request.client_order_id in known:
-            continue
+    for request in requests_unwritten(requests):
         row = order_row(bot, run, request, candle_time)
         try:
             _order_sync(row, broker.place_order(request))
         except BrokerRejection as exc:
             _order_rejected(row, str(exc), exc.field)
-        audit(
-            event_type="bot.order.placed",
-            actor=None,
-            owner=bot.owner,
-            target=row,
-            data=order_audit(row),
-            actor_label=f"bot:{bot.pk}",
-        )
+        order_audit_record(row, event_type="bot.order.placed", owner_id=bot.owner_id, audit=audit)
         placed.append(row)
     return placed
+
+
+def requests_unwritten(requests: Sequence[OrderRequest]) -> list[OrderRequest]:
+    """The requests whose client order id has no row yet (a retried tick or task)."""
+    known = set(
+        BotOrder.objects.filter(
+            client_order_id__in=[r.client_order_id for r in requests]
+        ).values_list("client_order_id", flat=True)
+    )
+    return [r for r in requests if r.client_order_id not in known]
+
+
+def order_audit_record(
+    row: BotOrder,
+    *,
+    event_type: str,
+    owner_id: int,
+    audit: Callable[..., object] = audit_record,
+) -> None:
+    audit(
+        event_type=event_type,
+        actor=None,
+        owner_id=owner_id,
+        target=row,
+        data=order_audit(row),
+        actor_label=f"bot:{row.bot_id}",
+    )
 
 
 def order_row(

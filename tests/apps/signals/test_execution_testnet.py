@@ -42,6 +42,18 @@ def send(client, token, capture, **fields):
         return post_alert(client, token, alert(**fields))
 
 
+def lose_worker_in(monkeypatch, step: str, event_id: int) -> None:
+    """Run the execution once, with the worker lost when it reaches `step`."""
+
+    def lost(**_kwargs):
+        raise WorkerLost
+
+    with monkeypatch.context() as patch:
+        patch.setattr(execute, step, lost)
+        with pytest.raises(WorkerLost):
+            run_queued([event_id])
+
+
 def fake_orders(fake, cid):
     return fake.orders_for(cid)
 
@@ -104,14 +116,7 @@ def test_a_worker_lost_after_the_intent_commit_never_sends_it(
     _bot, secrets = testnet_bot
     send(client, secrets.token, django_capture_on_commit_callbacks)
     event_id = queued[0]
-
-    def lost(**_kwargs):
-        raise WorkerLost
-
-    with monkeypatch.context() as patch:
-        patch.setattr(execute, "exchange_order_send", lost)
-        with pytest.raises(WorkerLost):
-            run_queued([event_id])
+    lose_worker_in(monkeypatch, "exchange_order_send", event_id)
     order = BotOrder.objects.get()
     assert order.status == "PENDING_SUBMIT"  # committed before the send
 
@@ -134,14 +139,7 @@ def test_a_worker_lost_after_the_send_adopts_the_order_on_redelivery(
     _bot, secrets = testnet_bot
     send(client, secrets.token, django_capture_on_commit_callbacks)
     event_id = queued[0]
-
-    def lost(**_kwargs):
-        raise WorkerLost
-
-    with monkeypatch.context() as patch:
-        patch.setattr(execute, "exchange_order_record", lost)
-        with pytest.raises(WorkerLost):
-            run_queued([event_id])
+    lose_worker_in(monkeypatch, "exchange_order_record", event_id)
     assert BotOrder.objects.get().status == "PENDING_SUBMIT"
     assert run_queued([event_id, event_id]) == ["sent", "skipped"]
     order = BotOrder.objects.get()
