@@ -11,10 +11,10 @@ from django.urls import reverse
 
 from apps.exchanges.services import exchange_account_create
 from apps.signals.services import SignalBotInput, signal_bot_create
-from tests.apps.exchanges import conftest as exchange_fixtures
 
 # A signal backtest is a backtests-app task: its tests use that app's broker fixtures.
 from tests.apps.backtests.conftest import enqueued, pushes  # noqa: F401
+from tests.apps.exchanges import conftest as exchange_fixtures
 
 PASSPHRASE = "correct-passphrase-123"
 
