@@ -17,7 +17,8 @@ class SignalBotForm(forms.Form):
     name = forms.CharField(max_length=100)
     account = forms.ModelChoiceField(
         queryset=ExchangeAccount.objects.none(),
-        help_text="A paper account; its balances are shared with its other bots.",
+        help_text="A paper account (balances shared with its other bots) or an exchange "
+        "testnet account (orders go to the testnet).",
     )
     symbols = forms.CharField(
         max_length=1000,
@@ -50,9 +51,9 @@ class SignalBotForm(forms.Form):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         field = self.fields["account"]
         assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = ExchangeAccount.objects.filter(owner=user, mode="paper").only(
-            "id", "label", "exchange"
-        )
+        field.queryset = ExchangeAccount.objects.filter(
+            owner=user, mode__in=("paper", "testnet")
+        ).only("id", "label", "exchange")
 
     def signal_bot_input(self) -> SignalBotInput:
         data = self.cleaned_data

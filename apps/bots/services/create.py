@@ -117,7 +117,7 @@ def _runnable(check: _Checker, version: StrategyVersion | None, params: Any) -> 
             return
 
 
-def _account(check: _Checker, *, account_id: int | None) -> ExchangeAccount | None:
+def _account(check: _Checker, *, kind: str, account_id: int | None) -> ExchangeAccount | None:
     account = (
         None
         if account_id is None
@@ -127,11 +127,13 @@ def _account(check: _Checker, *, account_id: int | None) -> ExchangeAccount | No
     )
     if account is None:
         check.refuse("account_id", f"Exchange account {account_id} not found.")
+    elif kind == Bot.Kind.SIGNAL and account.mode == ExchangeAccount.Mode.TESTNET:
+        return account  # alerts trade the exchange's testnet (apps/bots/exchange_orders.py)
     elif not account.is_paper:
         check.refuse(
             "account_id",
-            "Bots trade paper accounts for now; live trading comes in a later release. "
-            "Choose a paper account.",
+            "Strategy bots trade paper accounts, signal bots paper or testnet accounts; "
+            "live trading comes in a later release.",
         )
         return None
     return account
@@ -277,7 +279,7 @@ def _cleaned(owner: User, values: dict[str, Any], *, bot: Bot | None = None) -> 
         check, kind=data["kind"], version_id=data.pop("strategy_version_id")
     )
     _runnable(check, data["strategy_version"], data["params"])
-    data["account"] = _account(check, account_id=data.pop("account_id"))
+    data["account"] = _account(check, kind=data["kind"], account_id=data.pop("account_id"))
     data["symbols"] = _symbols(check, data["symbols"])
     data["timeframe"] = _timeframe(check, str(data["timeframe"]))
     data["capital_limit"] = _decimal(

@@ -24,7 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.bots import engine_state, execution, feeds, run_pnl
+from apps.bots import engine_state, exchange_orders, execution, feeds, run_pnl
 from apps.bots.models import (
     AccountRisk,
     Bot,
@@ -38,8 +38,10 @@ from apps.bots.models import (
 from apps.bots.selectors import bot_marks
 from apps.common.errors import ApplicationError
 from apps.common.logging import redact
+from apps.engine.brokers.ccxt_live import BrokerError
 from apps.engine.clock import FixedClock
 from apps.engine.risk import RiskConfigError, RiskLimits, risk_flatten, risk_resume
+from apps.engine.types import split_symbol
 
 ERROR_MAX_CHARS = 2000
 
@@ -110,6 +112,8 @@ def bot_run_start(
 def _account_at_start(bot: Bot, now: datetime) -> tuple[Decimal, dict[str, Decimal]]:
     """The bot's equity at start, and the holdings it must leave alone (assume_position
     off: what the account already held of its base assets)."""
+    if not bot.account.is_paper:
+        return _exchange_account_at_start(bot)
     with execution.account_broker(
         account=bot.account, clock=FixedClock(now), quote=execution.quote_of(bot.symbols)
     ) as broker:
@@ -120,6 +124,25 @@ def _account_at_start(bot: Bot, now: datetime) -> tuple[Decimal, dict[str, Decim
                 if held > 0:
                     baseline[symbol] = held
         cash = broker.ledger.balance(broker.ledger.quote)
+    equity = cash if bot.capital_limit is None else min(cash, bot.capital_limit)
+    return equity, baseline
+
+
+def _exchange_account_at_start(bot: Bot) -> tuple[Decimal, dict[str, Decimal]]:
+    """As `_account_at_start`, from the exchange's balances (a testnet signal bot)."""
+    try:
+        broker = exchange_orders.exchange_broker(account=bot.account)
+        balances = broker.balances()
+    except BrokerError as exc:
+        raise ApplicationError(f"The exchange did not answer: {exc}", field="account") from None
+    quote = execution.quote_of(bot.symbols)
+    cash = balances[quote].total if quote in balances else Decimal(0)
+    baseline = {}
+    if not bot.assume_position:
+        for symbol in bot.symbols:
+            held = balances.get(split_symbol(symbol)[0])
+            if held is not None and held.total > 0:
+                baseline[symbol] = held.total
     equity = cash if bot.capital_limit is None else min(cash, bot.capital_limit)
     return equity, baseline
 

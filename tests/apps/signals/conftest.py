@@ -104,13 +104,5 @@ def testnet_account(alice, fake_exchange):
 
 
 def make_testnet_signal_bot(owner, account, name="TV testnet bot", **values):
-    """A signal bot on `account` (testnet).
-
-    signal_bot_create still refuses non-paper accounts (apps/signals/services.py, not this
-    change's to open), so the bot is made on paper and moved, as the service will do."""
-    from apps.bots.models import Bot
-
-    bot, secrets = make_signal_bot(owner, name=name, **values)
-    Bot.objects.filter(pk=bot.pk).update(account=account)
-    bot.refresh_from_db()
-    return bot, secrets
+    """A signal bot on `account` (testnet), made through the service as a user makes one."""
+    return make_signal_bot(owner, name=name, account=account, **values)

@@ -11,7 +11,8 @@ import pytest
 
 from apps.audit.models import AuditEvent
 from apps.bots.exchange_orders import exchange_orders_reconcile
-from apps.bots.models import AccountRisk, BotFill, BotLog, BotOrder
+from apps.bots.models import AccountRisk, Bot, BotFill, BotLog, BotOrder
+from apps.common.errors import InputInvalid
 from apps.exchanges.services import exchange_account_create
 from apps.signals import execute
 from apps.signals.models import WebhookEvent
@@ -19,6 +20,7 @@ from tests.apps.signals.conftest import (
     TESTNET_KEY,
     TESTNET_SECRET,
     alert,
+    make_signal_bot,
     make_testnet_signal_bot,
     post_alert,
     run_queued,
@@ -190,7 +192,12 @@ def test_a_live_account_is_refused_until_live_trading_is_enabled(
         api_key="live-key-0000aaaa", api_secret="live-secret-0000bbbb",
     )  # fmt: skip
     fake_exchange.price_set("BTCUSDT", "30000")
-    _bot, secrets = make_testnet_signal_bot(alice, account, size_mode="quote", size_value=100)
+    with pytest.raises(InputInvalid) as refused:
+        make_testnet_signal_bot(alice, account, size_mode="quote", size_value=100)
+    assert refused.value.field == "account" and "live trading" in refused.value.message
+    # A bot moved onto a live account behind the services' back still never trades.
+    bot, secrets = make_signal_bot(alice, name="Moved", size_mode="quote", size_value=100)
+    Bot.objects.filter(pk=bot.pk).update(account=account)
     send(client, secrets.token, django_capture_on_commit_callbacks)
     assert run_queued(queued) == ["failed"]
     assert "live trading is not enabled" in WebhookEvent.objects.get().execution_reason
