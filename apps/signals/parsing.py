@@ -80,10 +80,15 @@ class Alert:
     alert_id: str
     canonical: str  # the body without the passphrase, keys sorted: the idempotency input
 
-    def key(self, bot_id: int) -> str:
+    def key(self, bot_id: int, *, window: int | None = None) -> str:
+        """The idempotency key. An alert with neither an id nor a time is the same alert
+        only within one dedup `window` (its number), or identical alerts sent days apart
+        (a strategy that buys again) would be taken for one."""
         if self.alert_id:
             return f"id:{bot_id}:{self.alert_id}"
         digest = hashlib.sha256(f"{bot_id}\x00{self.canonical}".encode()).hexdigest()
+        if self.time is None and window is not None:
+            return f"sha256:{window}:{digest}"
         return f"sha256:{digest}"
 
 

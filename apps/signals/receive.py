@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -180,21 +181,25 @@ def _accept(delivery: Delivery, source: SignalSource, alert: Alert, run: BotRun)
     from apps.signals.tasks import signal_execute
 
     bot = source.bot
+    window = int(delivery.received_at.timestamp()) // settings.SIGNALS_DEDUP_WINDOW_SECONDS
     event = _event(
         delivery,
         bot,
         alert,
-        key=alert.key(bot.pk),
+        key=alert.key(bot.pk, window=window),
         status=WebhookEvent.Status.ACCEPTED,
         execution=WebhookEvent.Execution.PENDING,
         validated_at=timezone.now(),
     )
     _default_size(event, source)
+    # A repeat just after a window's end still finds the alert of the window before.
+    keys = [event.key, alert.key(bot.pk, window=window - 1)]
     with transaction.atomic():
-        event_id = _insert_once(event)
+        earlier = keys[1] != keys[0] and WebhookEvent.objects.filter(key=keys[1]).exists()
+        event_id = None if earlier else _insert_once(event)
         if event_id is None:
-            original = WebhookEvent.objects.filter(key=event.key).values_list("pk", flat=True)
-            original_id = original.get()
+            original = WebhookEvent.objects.filter(key__in=keys).order_by("pk")
+            original_id = original.values_list("pk", flat=True).first()
             WebhookEvent.objects.filter(pk=original_id).update(duplicates=F("duplicates") + 1)
             _audit(
                 "duplicate",

@@ -327,6 +327,9 @@ LOGGING = {
 # SIGNALS (TradingView webhooks, apps/signals)
 SIGNALS_RATE_LIMIT_PER_MINUTE = env.int("SIGNALS_RATE_LIMIT_PER_MINUTE", default=1200)
 SIGNALS_MAX_BODY_BYTES = 1024 * 1024
+# Identical alerts with neither an id nor a time are one alert within this many seconds
+# (TradingView retries within seconds); later they are a new signal.
+SIGNALS_DEDUP_WINDOW_SECONDS = env.int("SIGNALS_DEDUP_WINDOW_SECONDS", default=60)
 # Webhook deliveries handled at once per web process (each holds a database connection).
 SIGNALS_HOOK_CONCURRENCY = env.int("SIGNALS_HOOK_CONCURRENCY", default=8)
 # The webhook's sender address comes from the one proxy count, AXES_IPWARE_PROXY_COUNT.

@@ -4,10 +4,11 @@ duplicates and the per-token rate limit, through the HTTP endpoint a sender uses
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 
 from apps.audit.models import AuditEvent
 from apps.bots.models import BotOrder
-from apps.signals.models import TRADINGVIEW_IPS, WebhookEvent
+from apps.signals.models import TRADINGVIEW_IPS, SignalSource, WebhookEvent
 from apps.signals.secrets import token_hash
 from tests.apps.signals.conftest import alert, make_signal_bot, post_alert
 
@@ -106,6 +107,28 @@ def test_a_duplicate_answers_200_and_does_nothing_more(
     assert second.json() == {"duplicate": True, "event": event.pk}
     assert event.duplicates == 1 and queued == [event.pk]
     assert audit_types()[-1] == "signals.webhook.duplicate"
+
+
+def test_an_alert_without_id_or_time_repeats_only_within_the_dedup_window(
+    client, signal_bot, queued, settings
+):
+    bot, secrets = signal_bot
+    SignalSource.objects.filter(bot=bot).update(require_time=False)  # the sender sends none
+    body = alert()
+    del body["time"]
+    assert settings.SIGNALS_DEDUP_WINDOW_SECONDS == 60
+    near_a_window_end = datetime(2026, 1, 5, 12, 0, 59, 500_000, tzinfo=UTC)
+    with time_machine.travel(near_a_window_end, tick=False):
+        first = post_alert(client, secrets.token, body)
+    # A retry a second later falls in the next window and is still the same alert.
+    with time_machine.travel(near_a_window_end + timedelta(seconds=1), tick=False):
+        retry = post_alert(client, secrets.token, body)
+    assert retry.json() == {"duplicate": True, "event": first.json()["event"]}
+    # The same message minutes later is the strategy signalling again.
+    with time_machine.travel(near_a_window_end + timedelta(minutes=5), tick=False):
+        later = post_alert(client, secrets.token, body)
+    assert later.json()["accepted"] is True
+    assert WebhookEvent.objects.filter(status="accepted").count() == 2
 
 
 def test_the_alert_id_is_the_key_when_given(client, signal_bot, queued):
