@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from apps.bots.models import Bot, BotRun, KillSwitch
+from apps.bots.models import AccountRisk, Bot, BotRun, KillSwitch
 from apps.engine.backtest import StrategySpec
 from apps.engine.decide import Balance, Position, StrategyState
 from apps.engine.ledger import Ledger
 from apps.engine.plain import from_plain, to_plain
-from apps.engine.risk import AccountSnapshot, RiskLimits, RiskState, risk_profile
+from apps.engine.risk import AccountSnapshot, RiskLimits, RiskState, risk_observe, risk_profile
 from apps.engine.risk import KillSwitch as EngineKillSwitch
 from apps.engine.strategies.base import EventSpec
 from apps.engine.templates import TEMPLATES
@@ -65,6 +66,19 @@ def risk_state_load(data: Mapping[str, Any] | None) -> RiskState:
     when nothing was observed yet. A run's JSON also holds the tick's own keys (the trade
     starts), so an empty state is told by the missing stage, not by an empty dict."""
     return RiskState.from_dict(data) if data and "stage" in data else RiskState()
+
+
+def account_stage_observe(
+    row: AccountRisk, limits: RiskLimits, *, equity: Decimal, now: datetime
+) -> bool:
+    """Observe the account-wide stage on the whole account's `equity` into `row.state` (in
+    memory); returns whether it changed, for the caller to write as it writes."""
+    before = risk_state_load(row.state)
+    after = risk_observe(before, limits, equity=equity, now=now)
+    if after == before:
+        return False
+    row.state = after.to_dict()
+    return True
 
 
 def run_risk_state(run: BotRun) -> RiskState:

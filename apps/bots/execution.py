@@ -25,6 +25,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from apps.audit.services import audit_record
+from apps.bots import engine_state
 from apps.bots.bulk import rows_update
 from apps.bots.models import AccountRisk, Bot, BotFill, BotLog, BotOrder, BotRun, PaperBook
 from apps.common.errors import ApplicationError
@@ -32,7 +33,7 @@ from apps.engine.brokers.base import BrokerRejection
 from apps.engine.brokers.paper import PaperBroker, PaperConfig
 from apps.engine.clock import Clock
 from apps.engine.ledger import Adjustment, Ledger
-from apps.engine.risk import AccountSnapshot, RiskLimits, RiskState, risk_observe
+from apps.engine.risk import AccountSnapshot, RiskLimits, RiskState
 from apps.engine.types import (
     Candle,
     Fill,
@@ -442,12 +443,9 @@ def account_risk_observe(
     if row is None:
         AccountRisk.objects.get_or_create(account_id=account_id)  # a racing first use waits
         row = AccountRisk.objects.select_for_update().get(account_id=account_id)
-    before = RiskState.from_dict(row.state) if row.state and "stage" in row.state else RiskState()
-    after = risk_observe(before, limits, equity=equity, now=now)
-    if after != before:
-        row.state = after.to_dict()
+    if engine_state.account_stage_observe(row, limits, equity=equity, now=now):
         row.save(update_fields=["state", "updated_at"])
-    return after
+    return engine_state.risk_state_load(row.state)
 
 
 def quote_of(symbols: Sequence[str]) -> str:

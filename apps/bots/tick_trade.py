@@ -214,12 +214,9 @@ def _account_risk(
     """The account-wide stage, observed on the whole account's equity (the account's
     PaperBook lock, held by the batch, serialises its bots); written with the batch."""
     row = context.account_risk[run.bot.account_id]
-    before = engine_state.risk_state_load(row.state)
-    after = risk_observe(before, limits, equity=equity, now=now)
-    if after != before:
-        row.state = after.to_dict()
+    if engine_state.account_stage_observe(row, limits, equity=equity, now=now):
         context.account_risk_changed.add(row.account_id)
-    return after
+    return engine_state.risk_state_load(row.state)
 
 
 def _decide(
