@@ -71,10 +71,6 @@ def bot_run_latest(*, bot: Bot) -> BotRun | None:
     return BotRun.objects.filter(bot=bot).order_by("-created_at", "-id").first()
 
 
-def bot_run_get_for_user(*, user: User, run_id: int) -> BotRun:
-    return get_object_or_404(BotRun.objects.select_related("bot"), pk=run_id, bot__owner=user)
-
-
 def bot_create_choices(*, user: User) -> dict[str, Any]:
     """What the new-bot form offers: the user's versions and paper accounts, the stored
     series a replay can use and every risk profile's values and caps."""

@@ -16,6 +16,7 @@ a run or an account to REDUCING or HALTED goes back to ACTIVE only by `run_risk_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -117,32 +118,31 @@ def _account_at_start(bot: Bot, now: datetime) -> tuple[Decimal, dict[str, Decim
     with execution.account_broker(
         account=bot.account, clock=FixedClock(now), quote=execution.quote_of(bot.symbols)
     ) as broker:
-        baseline = {}
-        if not bot.assume_position:
-            for symbol in bot.symbols:
-                held = broker.ledger.holding(symbol).qty
-                if held > 0:
-                    baseline[symbol] = held
-        cash = broker.ledger.balance(broker.ledger.quote)
-    equity = cash if bot.capital_limit is None else min(cash, bot.capital_limit)
-    return equity, baseline
+        ledger = broker.ledger
+        return _start_of(bot, ledger.balance(ledger.quote), lambda s: ledger.holding(s).qty)
 
 
 def _exchange_account_at_start(bot: Bot) -> tuple[Decimal, dict[str, Decimal]]:
     """As `_account_at_start`, from the exchange's balances (a testnet signal bot)."""
     try:
-        broker = exchange_orders.exchange_broker(account=bot.account)
-        balances = broker.balances()
+        balances = exchange_orders.exchange_broker(account=bot.account).balances()
     except BrokerError as exc:
         raise ApplicationError(f"The exchange did not answer: {exc}", field="account") from None
-    quote = execution.quote_of(bot.symbols)
-    cash = balances[quote].total if quote in balances else Decimal(0)
+
+    def total(asset: str) -> Decimal:
+        return balances[asset].total if asset in balances else Decimal(0)
+
+    cash = total(execution.quote_of(bot.symbols))
+    return _start_of(bot, cash, lambda symbol: total(split_symbol(symbol)[0]))
+
+
+def _start_of(
+    bot: Bot, cash: Decimal, held: Callable[[str], Decimal]
+) -> tuple[Decimal, dict[str, Decimal]]:
+    """Equity (cash, capped by the bot's capital limit) and the baseline holdings."""
     baseline = {}
     if not bot.assume_position:
-        for symbol in bot.symbols:
-            held = balances.get(split_symbol(symbol)[0])
-            if held is not None and held.total > 0:
-                baseline[symbol] = held.total
+        baseline = {symbol: qty for symbol in bot.symbols if (qty := held(symbol)) > 0}
     equity = cash if bot.capital_limit is None else min(cash, bot.capital_limit)
     return equity, baseline
 
