@@ -31,6 +31,15 @@ from apps.strategies.models import StrategyKind
 BASELINE_KEY = "baseline"
 
 
+class SymbolSpecs(dict[str, Any]):
+    """A spec per symbol: a recorded-alerts version replays each symbol's own alerts."""
+
+
+def symbol_spec(spec: Any, symbol: str) -> Any:
+    """What the strategy runs on `symbol`: the bot's spec, or that symbol's own."""
+    return spec[symbol] if isinstance(spec, SymbolSpecs) else spec
+
+
 def bot_risk_limits(bot: Bot) -> RiskLimits:
     """The bot's profile with its overrides and launch settings; its symbols whitelisted.
 
@@ -90,14 +99,17 @@ def run_risk_state_save(run: BotRun, state: RiskState) -> None:
     run.risk_state = {**(run.risk_state or {}), **state.to_dict()}
 
 
-def bot_strategy_spec(bot: Bot) -> StrategySpec | EventSpec | None:
+def bot_strategy_spec(bot: Bot) -> StrategySpec | EventSpec | SymbolSpecs | None:
     """The version's engine spec (`StrategyVersion.engine_spec`) with the bot's parameter
-    overrides; None for scripts (they run in the sandbox, script_step.py). A tick builds
-    it once per run."""
+    overrides; None for scripts (they run in the sandbox, script_step.py); for recorded
+    alerts, each symbol's own alerts (`SymbolSpecs`; StrategySpecError naming "symbol"
+    for a symbol the version holds none for). A tick builds it once per run."""
     version = bot.strategy_version
     assert version is not None  # signal bots do not tick
     if version.kind == StrategyKind.SCRIPT:
         return None
+    if version.kind == StrategyKind.RECORDED:
+        return SymbolSpecs({symbol: version.engine_spec(symbol=symbol) for symbol in bot.symbols})
     params = bot_script_params(bot)
     template = TEMPLATES.get(version.template) if version.kind == StrategyKind.TEMPLATE else None
     if template is not None and template.kind == "event":
@@ -164,7 +176,7 @@ def strategy_state(
     held = view.balances.get(base)
     qty = ZERO if held is None else held.total
     return StrategyState(
-        spec,
+        symbol_spec(spec, symbol),
         Position(float(qty), float(avg_price) if qty > 0 else 0.0),
         Balance(float(view.free(view.quote)), float(view.equity)),
         memory=memory or {},

@@ -247,7 +247,7 @@ class Book:
         elif intent.fraction is not None:
             wanted = held * intent.fraction
         elif intent.amount is not None:
-            wanted = intent.amount / price
+            wanted = intent.amount / self._reference(intent, bar)
         sell_all = wanted >= held * (1 - DUST)
         for lot in targets:
             if wanted <= 0:
@@ -258,6 +258,14 @@ class Book:
         if self.halted_at is None and intent.reason == "max_drawdown":
             self.halted_at = bar
             self.resting, self.pending = [], []
+
+    def _reference(self, intent: OrderIntent, bar: int) -> float:
+        """The price a quote amount to sell becomes units at: the limit, else the close of
+        the bar that decided it, as a bot's risk layer sizes at the mark (nobody knows the
+        fill's price when the order goes out)."""
+        if intent.limit_price is not None:
+            return intent.limit_price
+        return self.close[bar - 1] if bar > 0 else self.open[bar]
 
     def _book_exit(
         self, lot: OpenLot, qty: float, bar: int, price: float, fee: float, reason: ExitReason

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Max, Min, QuerySet
+from django.db.models import Count, Max, Min, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
 from apps.accounts.models import User
 from apps.backtests.models import BacktestTask
-from apps.bots.models import Bot
+from apps.bots.models import Bot, BotRun
 from apps.signals.models import WebhookEvent
 
 
@@ -34,6 +34,17 @@ def signal_backtests_of_bot(*, bot: Bot) -> QuerySet[BacktestTask]:
             owner=bot.owner, pairs__strategy_version__strategy__signal_bot=bot
         )
         .distinct()
+        .order_by("-created_at", "-id")
+    )
+
+
+def signal_replays_of_bot(*, bot: Bot) -> QuerySet[Bot]:
+    """The paper bots replaying the bot's recorded alerts, newest first, with their latest
+    run's figures at hand (the caller checked that the bot is the user's)."""
+    return (
+        Bot.objects.filter(owner=bot.owner, strategy_version__strategy__signal_bot=bot)
+        .select_related("account", "strategy_version")
+        .prefetch_related(Prefetch("runs", BotRun.objects.order_by("-created_at", "-id")))
         .order_by("-created_at", "-id")
     )
 

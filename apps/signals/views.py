@@ -23,17 +23,20 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.client_ip import client_ip_address
 from apps.backtests.services import BacktestInvalid
 from apps.bots.models import Bot
+from apps.bots.selectors import bot_run_latest
 from apps.bots.services.create import BotQuotaExceeded
 from apps.common.errors import ApplicationError, InputInvalid
 from apps.signals.backtest import DEFAULT_TIMEFRAME, NO_ALERTS, signal_backtest_start
-from apps.signals.backtest_form import SignalBacktestForm
+from apps.signals.backtest_form import SignalBacktestForm, SignalReplayForm
 from apps.signals.forms import SignalBotForm
 from apps.signals.receive import Delivery, webhook_receive
+from apps.signals.replay import signal_replay_start
 from apps.signals.selectors import (
     accepted_alerts_by_symbol,
     signal_backtests_of_bot,
     signal_bot_get_for_user,
     signal_bot_list_for_user,
+    signal_replays_of_bot,
     webhook_events_for_bot,
 )
 from apps.signals.services import Secrets, signal_bot_create, signal_source_rotate
@@ -129,8 +132,9 @@ def signal_bot_rotate(request: HttpRequest, signal_bot_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def signal_bot_backtest(request: HttpRequest, signal_bot_id: int) -> HttpResponse:
-    """The bot's accepted alerts and their backtests; a POST snapshots the alerts and
-    queues their backtest in the backtests app (signals/backtest.py), then shows its page."""
+    """The bot's accepted alerts, their backtests and paper replays; a POST snapshots the
+    alerts and queues their backtest in the backtests app (signals/backtest.py), then shows
+    its page."""
     user: Any = request.user
     bot = signal_bot_get_for_user(user=user, bot_id=signal_bot_id)
     backtests = signal_backtests_of_bot(bot=bot)
@@ -145,15 +149,63 @@ def signal_bot_backtest(request: HttpRequest, signal_bot_id: int) -> HttpRespons
         else:
             messages.success(request, f"Queued “{task.name}”.")
             return redirect("backtests:detail", task_id=task.pk)
+    replay_form = SignalReplayForm(user=user, initial=_replay_initial(bot, backtests))
+    return _alerts_page(request, bot, form, replay_form)
+
+
+@login_required
+@require_POST
+def signal_bot_replay(request: HttpRequest, signal_bot_id: int) -> HttpResponse:
+    """Start a paper bot replaying the bot's recorded alerts (signals/replay.py) and show
+    its page; refusals come back on the alerts page next to their inputs."""
+    user: Any = request.user
+    bot = signal_bot_get_for_user(user=user, bot_id=signal_bot_id)
+    form = SignalReplayForm(request.POST, user=user)
+    if form.is_valid():
+        try:
+            replay = signal_replay_start(bot=bot, acting_user=user, data=form.replay_input())
+        except ApplicationError as refused:
+            _replay_errors(form, refused)
+        else:
+            messages.success(request, f"Started “{replay.name}” on {replay.account.label}.")
+            return redirect("bots:detail", bot_id=replay.pk)
+    backtests = signal_backtests_of_bot(bot=bot)
+    backtest_form = SignalBacktestForm(initial=_backtest_initial(bot, backtests))
+    return _alerts_page(request, bot, backtest_form, form)
+
+
+def _alerts_page(
+    request: HttpRequest, bot: Bot, form: SignalBacktestForm, replay_form: SignalReplayForm
+) -> HttpResponse:
     context = {
         "bot": bot,
         "form": form,
+        "replay_form": replay_form,
         "alerts": list(accepted_alerts_by_symbol(bot=bot)),
-        "backtests": backtests[:BACKTESTS_LISTED],
+        "backtests": signal_backtests_of_bot(bot=bot)[:BACKTESTS_LISTED],
+        "replays": [
+            (replay, bot_run_latest(bot=replay))
+            for replay in signal_replays_of_bot(bot=bot)[:BACKTESTS_LISTED]
+        ],
         "no_alerts": NO_ALERTS,
     }
     status = 400 if request.method == "POST" else 200
     return render(request, "signals/backtest.html", context, status=status)
+
+
+def _replay_initial(bot: Bot, backtests: Any) -> dict[str, Any]:
+    initial = _backtest_initial(bot, backtests)
+    return {"exchange": initial["exchange"], "timeframe": initial["timeframe"]}
+
+
+def _replay_errors(form: SignalReplayForm, refused: ApplicationError) -> None:
+    """The bot settings the replay refused, next to this form's inputs where it has them;
+    the rest (the symbols' candles, the bot quota) above it."""
+    problems = getattr(refused, "problems", None) or [(refused.field, refused.message)]
+    names = {"account_id": "account", "replay_seconds_per_candle": "seconds_per_candle"}
+    for path, message in problems:
+        name = names.get(str(path), str(path))
+        form.add_error(name if name in form.fields else None, message)
 
 
 def _backtest_initial(bot: Bot, backtests: Any) -> dict[str, Any]:

@@ -73,7 +73,9 @@ class _Checker:
         self.problems.append((field, message))
 
 
-def _version(check: _Checker, *, kind: str, version_id: int | None) -> StrategyVersion | None:
+def _version(
+    check: _Checker, *, kind: str, feed: str, version_id: int | None
+) -> StrategyVersion | None:
     if kind == Bot.Kind.SIGNAL:
         return None
     if version_id is None:
@@ -86,28 +88,36 @@ def _version(check: _Checker, *, kind: str, version_id: int | None) -> StrategyV
     )
     if version is None:
         check.refuse("strategy_version_id", f"Strategy version {version_id} not found.")
-    elif version.kind == StrategyKind.RECORDED:
+    elif version.kind == StrategyKind.RECORDED and feed != Bot.Feed.REPLAY:
         check.refuse(
             "strategy_version_id",
-            "Recorded alerts replay only in backtests; a bot trades a strategy "
-            "(a template, conditions or a script). A signal bot takes live alerts.",
+            "Recorded alerts are in the past: they replay over stored candles (a replay "
+            "feed) or in a backtest. A signal bot takes live alerts.",
         )
         return None
     return version
 
 
-def _runnable(check: _Checker, version: StrategyVersion | None, params: Any) -> None:
-    """The bot engine must accept the version, and then with the bot's parameters, before
-    anything is written: otherwise the bot would only fail on its first tick."""
+def _runnable(
+    check: _Checker, version: StrategyVersion | None, params: Any, symbols: list[str]
+) -> None:
+    """The bot engine must accept the version on the bot's symbols, and then with the bot's
+    parameters, before anything is written: otherwise the bot would only fail on its first
+    tick."""
     if version is None or not isinstance(params, dict):
         return
     for field, overrides in (("strategy_version_id", {}), ("params", params)):
         try:
-            spec = engine_state.bot_strategy_spec(Bot(strategy_version=version, params=overrides))
-            if spec is not None:  # a script runs in the sandbox, checked by its version
-                build_strategy(spec)
+            bot = Bot(strategy_version=version, params=overrides, symbols=symbols)
+            spec = engine_state.bot_strategy_spec(bot)
+            # A script (None) runs in the sandbox, checked by its version.
+            specs = spec.values() if isinstance(spec, engine_state.SymbolSpecs) else [spec]
+            for one in specs if spec is not None else ():
+                build_strategy(one)
         except (ValueError, TypeError, KeyError) as exc:
-            if field == "params":
+            if getattr(exc, "field", None) == "symbol":
+                check.refuse("symbols", str(exc))
+            elif field == "params":
                 check.refuse("params", f"The strategy refuses these parameters: {exc}.")
             else:
                 check.refuse(
@@ -276,11 +286,11 @@ def _cleaned(owner: User, values: dict[str, Any], *, bot: Bot | None = None) -> 
         check.refuse("params", "Parameters must be an object of name: value.")
     data["params"] = data["params"] or {}
     data["strategy_version"] = _version(
-        check, kind=data["kind"], version_id=data.pop("strategy_version_id")
+        check, kind=data["kind"], feed=data["feed"], version_id=data.pop("strategy_version_id")
     )
-    _runnable(check, data["strategy_version"], data["params"])
     data["account"] = _account(check, kind=data["kind"], account_id=data.pop("account_id"))
     data["symbols"] = _symbols(check, data["symbols"])
+    _runnable(check, data["strategy_version"], data["params"], data["symbols"])
     data["timeframe"] = _timeframe(check, str(data["timeframe"]))
     data["capital_limit"] = _decimal(
         check, "capital_limit", data["capital_limit"], minimum=Decimal(0)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from apps.bots.models import Bot, BotRun
+from apps.bots.models import Bot, BotFill, BotRun
 from apps.bots.services.create import bot_create
+from apps.engine.types import Fill
 from apps.exchanges.services import exchange_account_create
 from apps.market.models import Candle, CandleSeries
 from apps.market.services import candles_import_csv
@@ -72,6 +73,25 @@ def replay_bot(owner, version, *, account=None, name: str = "Replay bot", **fiel
         "risk_profile": "aggressive",
     }
     return Bot.objects.create(**(values | fields))
+
+
+def bot_fills(bot: Bot) -> list[Fill]:
+    """The bot's fills as the engine's `Fill`s (for round_trips), oldest first."""
+    return [
+        Fill(
+            f.fill_id,
+            f.order.client_order_id,
+            f.symbol,
+            f.side,
+            f.qty,
+            f.price,
+            f.fee,
+            f.fee_asset,
+            f.liquidity,
+            f.executed_at,
+        )
+        for f in BotFill.objects.filter(bot=bot).select_related("order").order_by("id")
+    ]
 
 
 def rewind(run: BotRun, candles: int) -> None:

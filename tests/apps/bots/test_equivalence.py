@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from apps.bots import execution
-from apps.bots.models import BotFill, PaperBook
+from apps.bots.models import PaperBook
 from apps.bots.services.lifecycle import bot_run_start
 from apps.bots.tick import bot_tick_run
 from apps.engine.backtest import run_backtest
@@ -16,9 +16,8 @@ from apps.engine.clock import FixedClock
 from apps.engine.risk import RiskLimits
 from apps.engine.round_trips import round_trips
 from apps.engine.simulator import ExecutionConfig
-from apps.engine.types import Fill
 from apps.market.selectors import candles_load
-from tests.apps.bots.conftest import START, replay_bot, template_version
+from tests.apps.bots.conftest import START, bot_fills, replay_bot, template_version
 
 BARS = 600
 
@@ -62,21 +61,7 @@ def test_a_replay_paper_bot_makes_the_backtests_trades(alice, btc_hours):
             cash=float(cash), fee=float(config.taker_fee), slippage=float(config.slippage)
         ),
     )
-    fills = [
-        Fill(
-            f.fill_id,
-            f.order.client_order_id,
-            f.symbol,
-            f.side,
-            f.qty,
-            f.price,
-            f.fee,
-            f.fee_asset,
-            f.liquidity,
-            f.executed_at,
-        )
-        for f in BotFill.objects.filter(bot=bot).select_related("order")
-    ]
+    fills = bot_fills(bot)
     last_close = Decimal(str(float(candles.close[-1])))
     paper = round_trips(fills, {"BTC/USDT": last_close})
     assert len(report.trades) >= 8

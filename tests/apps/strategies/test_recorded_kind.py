@@ -98,7 +98,7 @@ def test_optimisation_refuses_it_naming_the_field(alice, recorded):
     assert "recorded alerts have no parameters to search" in refused.value.message
 
 
-def test_a_bot_refuses_it_naming_the_field(alice, recorded):
+def test_a_live_bot_refuses_it_naming_the_field(alice, recorded):
     bot, _secrets = make_signal_bot(alice, name="Other")
     with pytest.raises(InputInvalid) as refused:
         bot_create(
@@ -109,7 +109,7 @@ def test_a_bot_refuses_it_naming_the_field(alice, recorded):
             symbols=["BTC/USDT"],
         )
     assert refused.value.field == "strategy_version_id"
-    assert "Recorded alerts replay only in backtests" in refused.value.message
+    assert "replay over stored candles (a replay feed) or in a backtest" in refused.value.message
     offered = bot_create_choices(user=alice)["versions"]
     assert recorded.pk not in {version.pk for version in offered}
 
