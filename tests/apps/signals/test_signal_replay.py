@@ -150,6 +150,8 @@ def test_the_signal_page_starts_a_replay_with_the_bots_risk(alice, alice_client,
     assert account.mode == ExchangeAccount.Mode.PAPER and account != signal_bot.account
     assert account.paper_balances.get(asset="USDT").amount == Decimal(5000)
     assert AuditEvent.objects.filter(event_type="bot.created", target_id=str(replay.pk)).exists()
+    shown = alice_client.get(posted.url).content.decode()
+    assert replay.name in shown and f"Recorded alerts of {signal_bot.name}" in shown
     listed = alice_client.get(url).content.decode()
     assert reverse("bots:detail", args=[replay.pk]) in listed and 'id="no-replay"' not in listed
 
