@@ -78,14 +78,15 @@ BOTS = [
 
 
 # The fake exchange in a process of its own, so its HTTP threads do not share the bench
-# sender's interpreter. Every testnet account trades on its one book.
+# sender's interpreter. Each testnet account (API key) has balances of its own there, so
+# one bot's close never sells what another bot bought.
 FAKE_EXCHANGE = """
 import time
 from decimal import Decimal
 from tests.fakes.exchange import run_fake_exchange
 
 with run_fake_exchange() as fake:
-    fake.balances = {"USDT": Decimal("10000000")}
+    fake.balances_per_key = {"USDT": Decimal("10000000")}
     fake.price_set("BTCUSDT", "30000")
     fake.price_set("ETHUSDT", "2000")
     print("fake exchange at", fake.base_url, flush=True)
@@ -242,10 +243,19 @@ def ms(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() * 1000
 
 
+# (label, from, to): the web process, then the queue and the worker up to risk, then the
+# worker from risk to the exchange call (the intent's commit and nothing else).
+STAGES = (
+    ("received -> validated (web)", "received_at", "validated_at"),
+    ("validated -> risk (worker)", "validated_at", "risk_at"),
+    ("risk -> exchange call", "risk_at", "sent_at"),
+)
+
+
 def report(bot_ids: list[int], replies: list[tuple[int, float]]) -> None:
     events = list(
         WebhookEvent.objects.filter(bot_id__in=bot_ids).values(
-            "status", "execution", "received_at", "risk_at", "sent_at"
+            "status", "execution", "received_at", "validated_at", "risk_at", "sent_at"
         )
     )
     sent = [ms(e["received_at"], e["sent_at"]) for e in events if e["sent_at"]]
@@ -262,6 +272,10 @@ def report(bot_ids: list[int], replies: list[tuple[int, float]]) -> None:
     print(f"received -> exchange call sent : {quantiles(sent)}")
     print(f"received -> risk decided       : {quantiles(risk)}")
     print(f"request sent -> response       : {quantiles([t for s, t in replies if s])}")
+    print("stages of the alerts sent to the exchange:")
+    for name, start, end in STAGES:
+        stage = [ms(e[start], e[end]) for e in events if e["sent_at"] and e[start] and e[end]]
+        print(f"  {name:28s} : {quantiles(stage)}")
     if sent:
         p99 = percentile_99(sorted(sent))
         verdict = "meets" if p99 < 50 else "misses"

@@ -1,5 +1,6 @@
 """apps.engine.brokers.ccxt_live against the real ccxt client and the loopback fake."""
 
+from dataclasses import replace
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -101,3 +102,18 @@ def test_popular_exchanges_are_listed_first():
     assert ids[:5] == ["binance", "bybit", "okx", "kraken", "coinbase"]
     assert ids[5:] == sorted(ids[5:])
     assert len(ids) == len(set(ids)) > 50
+
+
+@pytest.mark.parametrize("exchange_id", ["binance", "bybit"])
+def test_with_balances_per_key_each_key_trades_its_own_funds(fake_exchange, exchange_id):
+    fake_exchange.balances_per_key = {"USDT": Decimal(1000)}
+    fake_exchange.price_set("BTCUSDT", "20000")
+    buyer = ccxt_live.client_build(_spec(fake_exchange, exchange_id))
+    other = ccxt_live.client_build(
+        replace(_spec(fake_exchange, exchange_id), api_key="other-key-9876")
+    )
+
+    buyer.create_order("BTC/USDT", "market", "buy", 0.01)
+
+    assert ccxt_live.fetch_balances(buyer)["BTC"] > 0
+    assert ccxt_live.fetch_balances(other) == {"USDT": Decimal(1000)}

@@ -7,6 +7,8 @@ Both exchanges share one server: Binance paths start with /api or /sapi, Bybit's
 Knobs (plain attributes, change them at any time from the test):
 
 - `balances`: asset -> Decimal, what both balance endpoints report.
+- `balances_per_key`: starting balances; once set, each API key trades on its own copy
+  (`key_balances[key]`), as separate exchange accounts do.
 - `key_permissions`: `FakeKeyPermissions(can_withdraw, ip_restricted)`, reported by Binance
   `GET /sapi/v1/account/apiRestrictions` and Bybit `GET /v5/user/query-api`.
 - `fail_auth`: signed endpoints answer as the exchange does for an invalid key

@@ -78,7 +78,8 @@ def _signed(handler: Handler) -> Handler:
             return 401, INVALID_KEY
         if "signature" not in request.params():
             return 400, {"code": -1102, "msg": "Mandatory parameter 'signature' was not sent."}
-        return handler(fake, request)
+        with fake.keyed(request.headers["x-mbx-apikey"]):
+            return handler(fake, request)
 
     return reply
 

@@ -63,7 +63,8 @@ def _signed(handler: Handler) -> Handler:
     def reply(fake: FakeExchange, request: RecordedRequest) -> Reply:
         if fake.fail_auth or "x-bapi-api-key" not in request.headers:
             return _error(INVALID_KEY_CODE, "API key is invalid.")
-        return handler(fake, request)
+        with fake.keyed(request.headers["x-bapi-api-key"]):
+            return handler(fake, request)
 
     return reply
 

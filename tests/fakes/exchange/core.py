@@ -6,7 +6,8 @@ import csv
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -101,6 +102,9 @@ class FakeExchange:
     retry_after_s: int = 1
     # Added to the wall clock: `advance` moves the fake's time without waiting.
     clock_offset_s: float = 0.0
+    # Starting balances for every API key: each key then holds its own (see `keyed`).
+    balances_per_key: dict[str, Decimal] | None = None
+    key_balances: dict[str, dict[str, Decimal]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
@@ -114,6 +118,23 @@ class FakeExchange:
 
     def now_ms(self) -> int:
         return int((time.time() + self.clock_offset_s) * 1000)
+
+    @contextmanager
+    def keyed(self, api_key: str) -> Iterator[None]:
+        """A signed call on `api_key`'s own balances when `balances_per_key` is set, so
+        accounts sharing the fake do not trade each other's funds. Orders stay on one book:
+        a resting limit filled later by `price_set` moves the shared balances."""
+        if self.balances_per_key is None:
+            yield
+            return
+        with self.lock:
+            shared = self.book.balances
+            own = self.key_balances.setdefault(api_key, dict(self.balances_per_key))
+            self.book.balances = own
+            try:
+                yield
+            finally:
+                self.book.balances = shared
 
     def advance(self, seconds: float) -> None:
         """Move the fake's clock on; a broker's injected `sleep` in tests."""
