@@ -3,6 +3,9 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+# Only the web process loads this module: it borrows database connections from a pool
+# (config/settings/base.py, DB_POOL_MAX), sized above SIGNALS_HOOK_CONCURRENCY.
+os.environ.setdefault("DJANGO_DB_POOL_MAX", "20")
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

@@ -92,6 +92,18 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The web process (config/asgi.py sets it) runs each request's sync code on a thread of
+# its own: a persistent connection per thread would leak, and a new one per request costs a
+# PostgreSQL backend start. A psycopg pool lends one per request instead (Django closes it
+# back into the pool at the request's end). Celery's prefork workers keep CONN_MAX_AGE.
+DB_POOL_MAX = env.int("DJANGO_DB_POOL_MAX", default=0)
+if DB_POOL_MAX:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        "max_size": DB_POOL_MAX,
+        "timeout": 10,
+    }
 
 # REDIS / CACHES
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
