@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -67,6 +68,12 @@ class _Cached:
 # `CcxtBroker` is not thread-safe. Building a client and loading its markets costs a round
 # trip, so an alert reuses the broker of the alert before it.
 _local = threading.local()
+# Markets are public and the same for every key of one venue: a process loads them once
+# per (exchange, mode, base URL) and each new client shares them (read only), so an
+# account's first order in a process makes no extra round trip. Reloaded after an hour.
+MARKETS_MAX_AGE_S = 3600.0
+_markets: dict[tuple[str, str, str], tuple[float, Any]] = {}
+_markets_lock = threading.Lock()
 
 
 def exchange_trading_check(account: ExchangeAccount) -> None:
@@ -106,16 +113,38 @@ def exchange_broker(*, account: ExchangeAccount) -> CcxtBroker:
     # A signal runs under a 20 s task limit: a create whose answer was lost is looked up
     # briefly here, and the reconcile takes over after that.
     lookup = LookupPolicy(window_s=float(settings.EXCHANGE_ORDER_LOOKUP_SECONDS))
-    broker = CcxtBroker(ccxt_live.client_build(spec), clock=_WallClock(), lookup=lookup)
+    client = ccxt_live.client_build(spec)
+    _markets_share(client, (account.exchange, account.mode, settings.EXCHANGE_BASE_URL_OVERRIDE))
+    broker = CcxtBroker(client, clock=_WallClock(), lookup=lookup)
     cache[account.pk] = _Cached(version, broker)
     return broker
 
 
+def _markets_share(client: Any, venue: tuple[str, str, str]) -> None:
+    """Give `client` its venue's markets, loading them through it when this process has
+    none or old ones. A failed load is left to the broker, which loads (and reports) on
+    first use."""
+    with _markets_lock:
+        known = _markets.get(venue)
+    if known is not None and time.monotonic() - known[0] < MARKETS_MAX_AGE_S:
+        client.set_markets_from_exchange(known[1])
+        return
+    try:
+        ccxt_live.exchange_call(client.load_markets)
+    except BrokerError:
+        return
+    with _markets_lock:
+        _markets[venue] = (time.monotonic(), client)
+
+
 def exchange_brokers_forget() -> None:
-    """Drop this thread's brokers (tests that restart the fake exchange)."""
+    """Drop this thread's brokers and the process's markets (tests that restart the fake
+    exchange)."""
     for cached in (getattr(_local, "brokers", None) or {}).values():
         cached.broker.close()
     _local.brokers = {}
+    with _markets_lock:
+        _markets.clear()
 
 
 def exchange_orders_intend(

@@ -23,6 +23,7 @@ and the alert's size by `signal_intent`, the rule signal backtests use.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,6 +73,7 @@ from apps.engine.risk import (
 )
 from apps.engine.strategies.recorded import SIZE_MODES, signal_intent
 from apps.engine.types import Balance, OrderRequest, split_symbol
+from apps.exchanges.models import ExchangeAccount
 from apps.market.models import Candle as StoredCandle
 from apps.signals.models import WebhookEvent
 
@@ -97,6 +99,35 @@ def signal_event_execute(*, event_id: int) -> str:
                 return "skipped"
             _finish(event, event.bot, None, Execution.FAILED, error)
             return str(event.execution)
+
+
+def signal_brokers_warm(*, limit: int = 20, budget_s: float = 1.5) -> int:
+    """Build, in this worker process, the brokers of the exchange accounts that running
+    signal bots trade on, so an alert pays for no client build or market load; returns
+    how many. Bounded (`limit`, `budget_s`): Celery gives a new child 4 s to start. An
+    account not warmed is built on its first alert."""
+    deadline = time.monotonic() + budget_s
+    accounts = (
+        ExchangeAccount.objects.exclude(mode=ExchangeAccount.Mode.PAPER)
+        .filter(
+            bots__signal_source__isnull=False,
+            bots__archived_at__isnull=True,
+            bots__runs__status=BotRun.Status.RUNNING,
+        )
+        .distinct()
+        .order_by("pk")[:limit]
+    )
+    warmed = 0
+    for account in accounts:
+        if time.monotonic() > deadline:
+            break
+        try:
+            exchange_broker(account=account)
+        except (ApplicationError, BrokerError) as error:
+            logger.warning("broker of account %s not warmed: %s", account.pk, type(error).__name__)
+            continue
+        warmed += 1
+    return warmed
 
 
 @dataclass(frozen=True)

@@ -233,3 +233,32 @@ def _no_wait():
     from datetime import timedelta
 
     return timedelta(0)
+
+
+def test_a_worker_warms_the_brokers_of_running_signal_bots_and_loads_markets_once(
+    client, alice, testnet_bot, fake_exchange, queued, django_capture_on_commit_callbacks
+):
+    from apps.bots.exchange_orders import exchange_brokers_forget
+
+    other = exchange_account_create(
+        owner=alice,
+        exchange="binance",
+        label="second testnet",
+        mode="testnet",
+        api_key="second-key-0123456789",
+        api_secret="second-secret-0123456789",
+    )
+    _second_bot, second = make_testnet_signal_bot(alice, other, name="second", size_value=50)
+    exchange_brokers_forget()  # a new worker process: nothing built yet
+    fake_exchange.requests.clear()
+
+    assert execute.signal_brokers_warm() == 2
+    assert fake_exchange.paths().count("/api/v3/exchangeInfo") == 1
+
+    _bot, first = testnet_bot
+    send(client, first.token, django_capture_on_commit_callbacks)
+    send(client, second.token, django_capture_on_commit_callbacks)
+    assert run_queued(queued) == ["sent", "sent"]
+    # The alerts found their brokers built: no more market loads, one create each.
+    assert fake_exchange.paths().count("/api/v3/exchangeInfo") == 1
+    assert len(fake_exchange.create_requests()) == 2
