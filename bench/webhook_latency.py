@@ -322,10 +322,8 @@ def main() -> None:
                         "config.asgi:application",
                     ],
                     b"Listening on",
-                    # Under ASGI each request's sync code may run on a new thread, and a
-                    # persistent connection per thread exhausts PostgreSQL's slots: the
-                    # web process connects per request (no pool is installed).
-                    env={"DJANGO_CONN_MAX_AGE": "0", **exchange_env},
+                    # Database connections come from the web process's pool (config/asgi.py).
+                    env=exchange_env,
                 )
             )
             processes.append(

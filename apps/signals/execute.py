@@ -139,15 +139,19 @@ class _Intent:
     request: OrderRequest
 
 
-def _locked(event_id: int) -> WebhookEvent | None:
-    """The event, locked, while it is still to be executed."""
+_WITH_BOT = ("bot", "bot__owner", "bot__account", "order__account")
+
+
+def _locked(event_id: int, related: tuple[str, ...] = _WITH_BOT) -> WebhookEvent | None:
+    """The event, locked, while it is still to be executed; `related` as select_related
+    takes it (the second transaction has the bot already)."""
     event = (
         WebhookEvent.objects.select_for_update(of=("self",))
-        .select_related("bot", "bot__owner", "bot__account", "order__account")
+        .select_related(*related)
         .filter(pk=event_id)
         .first()
     )
-    if event is None or event.execution != Execution.PENDING or event.bot is None:
+    if event is None or event.execution != Execution.PENDING or event.bot_id is None:
         return None
     return event
 
@@ -178,7 +182,7 @@ def _execute(event_id: int) -> str:
         sent = SendResult(broker.get_order(event.order.client_order_id))
     fills = exchange_order_fills(broker=broker, sent=sent)
     with transaction.atomic():
-        locked = _locked(event_id)
+        locked = _locked(event_id, related=("order__account",))
         if locked is None or locked.order is None:
             return "skipped"
         locked.sent_at = event.sent_at or locked.sent_at
