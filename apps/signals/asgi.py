@@ -28,8 +28,11 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.middleware.security import SecurityMiddleware
 from django.urls import resolve
+from django.utils import timezone
 
 HOOK_PREFIX = "/hooks/tv/"
+# The scope key holding when the request arrived (the view reads it, apps/signals/views.py).
+RECEIVED_AT = "tradeloop.received_at"
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -74,6 +77,8 @@ class HookFirst:
         ):
             await self.app(scope, receive, send)
             return
+        # The delivery's "received" stage starts here, before it waits for a thread.
+        scope = {**scope, RECEIVED_AT: timezone.now()}
         try:
             body = await self.django.read_body(receive)
         except RequestAborted:

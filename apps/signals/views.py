@@ -26,6 +26,7 @@ from apps.bots.models import Bot
 from apps.bots.selectors import bot_run_latest
 from apps.bots.services.create import BotQuotaExceeded
 from apps.common.errors import ApplicationError, InputInvalid
+from apps.signals.asgi import RECEIVED_AT
 from apps.signals.backtest import DEFAULT_TIMEFRAME, NO_ALERTS, signal_backtest_start
 from apps.signals.backtest_form import SignalBacktestForm, SignalReplayForm
 from apps.signals.forms import SignalBotForm
@@ -52,7 +53,8 @@ TOKEN_HIDDEN = "<token shown once>"  # noqa: S105 (stands in for the secret)
 @csrf_exempt
 @require_POST
 def tradingview_hook(request: HttpRequest, hook_token: str) -> HttpResponse:
-    received_at = timezone.now()
+    # Arrival as the ASGI entry saw it (before any wait for a thread), else now.
+    received_at = getattr(request, "scope", {}).get(RECEIVED_AT) or timezone.now()
     limit = settings.SIGNALS_MAX_BODY_BYTES
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
