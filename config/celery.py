@@ -1,6 +1,8 @@
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
+from celery.signals import task_postrun, task_prerun
 
 from apps.common.celery_signals import WorkerHeartbeat
 
@@ -14,3 +16,15 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # The worker's main process reports to /healthz (apps/common/health.py).
 app.steps["consumer"].add(WorkerHeartbeat)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(sender: Task | None = None, **kwargs: Any) -> None:
+    """Django's rule around each task, now that the fixup reuses connections
+    (CELERY_DB_REUSE_MAX): close one that failed or outlived CONN_MAX_AGE."""
+    if sender is not None and getattr(sender.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

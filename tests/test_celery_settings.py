@@ -60,3 +60,8 @@ def test_every_registered_task_lands_on_a_consumed_queue(conf):
     for name in ours:
         queue = app.amqp.router.route({}, name, args=(), kwargs={})["queue"]
         assert queue.name in consumed, f"{name} goes to {queue.name}, which no worker consumes"
+
+
+def test_a_worker_keeps_its_database_connection_from_task_to_task(conf):
+    # Without it Celery's Django fixup reconnects around every task (issue 7's latency).
+    assert conf.db_reuse_max >= 100
