@@ -86,8 +86,11 @@ def exchange_trading_check(account: ExchangeAccount) -> None:
         )
 
 
-def exchange_broker(*, account: ExchangeAccount) -> CcxtBroker:
-    """The account's broker, kept per thread and rebuilt when its keys or mode change."""
+def exchange_broker(
+    *, account: ExchangeAccount, markets_timeout_ms: int | None = None
+) -> CcxtBroker:
+    """The account's broker, kept per thread and rebuilt when its keys or mode change.
+    `markets_timeout_ms` bounds a market load made here (a worker's start has 4 s)."""
     exchange_trading_check(account)
     cache: dict[int, _Cached] = getattr(_local, "brokers", None) or {}
     _local.brokers = cache
@@ -114,13 +117,14 @@ def exchange_broker(*, account: ExchangeAccount) -> CcxtBroker:
     # briefly here, and the reconcile takes over after that.
     lookup = LookupPolicy(window_s=float(settings.EXCHANGE_ORDER_LOOKUP_SECONDS))
     client = ccxt_live.client_build(spec)
-    _markets_share(client, (account.exchange, account.mode, settings.EXCHANGE_BASE_URL_OVERRIDE))
+    venue = (account.exchange, account.mode, settings.EXCHANGE_BASE_URL_OVERRIDE)
+    _markets_share(client, venue, timeout_ms=markets_timeout_ms)
     broker = CcxtBroker(client, clock=_WallClock(), lookup=lookup)
     cache[account.pk] = _Cached(version, broker)
     return broker
 
 
-def _markets_share(client: Any, venue: tuple[str, str, str]) -> None:
+def _markets_share(client: Any, venue: tuple[str, str, str], timeout_ms: int | None) -> None:
     """Give `client` its venue's markets, loading them through it when this process has
     none or old ones. A failed load is left to the broker, which loads (and reports) on
     first use."""
@@ -129,10 +133,14 @@ def _markets_share(client: Any, venue: tuple[str, str, str]) -> None:
     if known is not None and time.monotonic() - known[0] < MARKETS_MAX_AGE_S:
         client.set_markets_from_exchange(known[1])
         return
+    timeout = client.timeout
+    client.timeout = min(timeout, timeout_ms or timeout)
     try:
         ccxt_live.exchange_call(client.load_markets)
     except BrokerError:
         return
+    finally:
+        client.timeout = timeout
     with _markets_lock:
         _markets[venue] = (time.monotonic(), client)
 

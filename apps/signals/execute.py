@@ -101,6 +101,11 @@ def signal_event_execute(*, event_id: int) -> str:
             return str(event.execution)
 
 
+# A market load while warming waits this long at most (an unreachable exchange must not
+# hold a new worker child past Celery's 4 s start limit).
+WARM_MARKETS_TIMEOUT_MS = 1000
+
+
 def signal_brokers_warm(*, limit: int = 20, budget_s: float = 1.5) -> int:
     """Build, in this worker process, the brokers of the exchange accounts that running
     signal bots trade on, so an alert pays for no client build or market load; returns
@@ -122,7 +127,7 @@ def signal_brokers_warm(*, limit: int = 20, budget_s: float = 1.5) -> int:
         if time.monotonic() > deadline:
             break
         try:
-            exchange_broker(account=account)
+            exchange_broker(account=account, markets_timeout_ms=WARM_MARKETS_TIMEOUT_MS)
         except (ApplicationError, BrokerError) as error:
             logger.warning("broker of account %s not warmed: %s", account.pk, type(error).__name__)
             continue
