@@ -364,7 +364,9 @@ def _finish(
         for event in work.audits:
             audit_record(**event)
     _failures(batch)
-    push.bots_push_on_commit([work.run.pk for work in done])
+    push.bots_push_on_commit(
+        [push.CardRef(w.run.pk, w.run.bot_id, w.run.bot.owner_id) for w in done]
+    )
 
 
 def _failures(batch: Batch) -> None:

@@ -9,8 +9,9 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
+from apps.bots import push
 from apps.bots.models import BotRun
-from apps.bots.push import bot_push, bot_push_on_commit
+from apps.bots.push import CardRef, bot_push, bot_push_on_commit, bots_push
 from config.routing import websocket_urlpatterns
 from tests.apps.bots.conftest import make_bot, store_candles
 
@@ -25,9 +26,10 @@ def as_user(user):
     return app
 
 
-def running_bot(owner):
-    store_candles()
-    bot = make_bot(owner)
+def running_bot(owner, version=None, *, name="Paper SMA"):
+    if version is None:
+        store_candles()
+    bot = make_bot(owner, version, name=name)
     run = BotRun.objects.create(
         bot=bot,
         status=BotRun.Status.RUNNING,
@@ -92,3 +94,43 @@ def test_the_push_waits_for_the_commit(alice, django_capture_on_commit_callbacks
         assert sent == []
 
     assert len(callbacks) == 1 and sent == [run.pk]
+
+
+def card_of(run):
+    return CardRef(run.pk, run.bot_id, run.bot.owner_id)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_push_renders_and_sends_only_the_cards_someone_watches(alice, monkeypatch):
+    watched_bot, watched = running_bot(alice)
+    _other, other = running_bot(alice, watched_bot.strategy_version, name="Unwatched")
+    rendered = []
+    render = push.bot_card_render
+    monkeypatch.setattr(
+        "apps.bots.push.bot_card_render",
+        lambda *, card: rendered.append(card["bot"].pk) or render(card=card),
+    )
+
+    async def scenario():
+        page, page_ok = await _connect(alice, f"/ws/bots/{watched_bot.pk}/")
+        assert page_ok
+        await sync_to_async(bots_push)([card_of(watched), card_of(other)])
+        html = await page.receive_from(timeout=5)
+        nothing_else = await page.receive_nothing(timeout=0.3)
+        await page.disconnect()
+        return html, nothing_else
+
+    html, nothing_else = async_to_sync(scenario)()
+    assert html.startswith(f'<article id="bot-card-{watched_bot.pk}"') and nothing_else
+    assert rendered == [watched_bot.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_push_nobody_watches_renders_nothing(alice, monkeypatch):
+    _bot, run = running_bot(alice)
+    rendered = []
+    monkeypatch.setattr("apps.bots.push.bot_card_render", lambda *, card: rendered.append(card))
+
+    bots_push([card_of(run)])
+
+    assert rendered == []
