@@ -295,9 +295,14 @@ def _own_fills(works: list[TickWork]) -> None:
 def _context(works: list[TickWork]) -> BatchContext:
     accounts = sorted({work.run.bot.account_id for work in works})
     rows = {row.account_id: row for row in AccountRisk.objects.filter(account_id__in=accounts)}
-    for account_id in accounts:
-        if account_id not in rows:
-            rows[account_id], _ = AccountRisk.objects.get_or_create(account_id=account_id)
+    missing = [account_id for account_id in accounts if account_id not in rows]
+    if missing:
+        # First ticks on new accounts: one insert for all (a racing first use of the same
+        # account is skipped by the unique key), then read back what is stored.
+        AccountRisk.objects.bulk_create(
+            [AccountRisk(account_id=account_id) for account_id in missing], ignore_conflicts=True
+        )
+        rows.update({r.account_id: r for r in AccountRisk.objects.filter(account_id__in=missing)})
     return BatchContext(account_risk=rows)
 
 
