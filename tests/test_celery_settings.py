@@ -37,6 +37,12 @@ def test_time_limits_end_before_redis_redelivers(conf):
     assert conf.task_time_limit < conf.result_backend_transport_options["visibility_timeout"]
 
 
+def test_no_tick_waits_for_its_eta_beyond_the_visibility_timeout(conf, settings):
+    # Bot ticks are enqueued up to BOTS_SCHEDULE_AHEAD_SECONDS before their ETA.
+    ahead = settings.BOTS_SCHEDULE_AHEAD_SECONDS
+    assert 0 < ahead < conf.broker_transport_options["visibility_timeout"] / 10
+
+
 def test_tasks_really_go_through_the_broker(conf):
     assert conf.task_always_eager is False
 

@@ -1,10 +1,10 @@
 """Where a bot's candles come from: a replay of stored candles, or live ccxt polling.
 
-Both answer the same three questions for the scheduler and the tick:
+Both answer the same questions for the scheduler and the tick:
 - `next_candle(bot, run, now)`: the open time of the next candle to tick (None: nothing
   yet, or, for a replay, `REPLAY_OVER`);
 - `closes_at(bot, run, candle_time)`: the wall-clock moment that candle counts as closed
-  (the tick's delay is measured from it);
+  (the tick's delay is measured from it), and `ready_at`, when its tick may start;
 - `window(bot, run, symbol, candle_time)`: the warmup window ending with that candle.
 
 Replay (tests, the demo, the benchmark): stored candles from the market app, candle k of
@@ -92,6 +92,13 @@ def closes_at(bot: Bot, run: BotRun, candle_time: datetime) -> datetime:
         index = (candle_time - bot.replay_start) / bar(bot)
         return run.replay_anchor + timedelta(seconds=float(bot.replay_seconds_per_candle) * index)
     return candle_time + bar(bot)
+
+
+def ready_at(bot: Bot, run: BotRun, candle_time: datetime) -> datetime:
+    """The wall-clock moment a tick of that candle may start: its close, and for a live
+    feed the exchange's publishing grace after it (`next_candle` waits as long)."""
+    close = closes_at(bot, run, candle_time)
+    return close if bot.feed == Bot.Feed.REPLAY else close + LIVE_GRACE
 
 
 def _replay_next(bot: Bot, run: BotRun) -> datetime | None:

@@ -1,12 +1,16 @@
 """Which runs tick now (beat), and the reconcile of orders left unresolved by a crash.
 
-`bots_schedule(now)` claims the due runs in one transaction (`FOR UPDATE SKIP LOCKED`, so
-two beats, or a beat and a tick holding a run, never claim the same run twice), decides
-each one's next candle from its feed, and enqueues `bot_ticks(run_ids, candle)` on commit:
-runs due on the same candle of the same series go together, in batches of
-`BOTS_TICK_BATCH` (script bots, each a sandbox child, `BOTS_TICK_SCRIPT_BATCH`), so a
-worker loads the candles and writes the rows once per batch (tick.py). When 1,000 bots'
-1m candles close at the same moment this is what keeps their delay under a second.
+`bots_schedule(now)` claims the runs due within the next `BOTS_SCHEDULE_AHEAD_SECONDS` in
+one transaction (`FOR UPDATE SKIP LOCKED`, so two beats, or a beat and a tick holding a
+run, never claim the same run twice), decides each one's next candle from its feed, and
+enqueues `bot_ticks(run_ids, candle, not_before)` on commit with an ETA at the candle's
+close (`feeds.ready_at`): the claim happens before the close, off the ticks' critical path,
+and the worker starts the batch the moment the candle closes (the task refuses to start
+earlier, tasks.py). Runs due on the same candle of the same series at the same moment go
+together, in batches of `BOTS_TICK_BATCH` (script bots, each a sandbox child,
+`BOTS_TICK_SCRIPT_BATCH`), so a worker loads the candles and writes the rows once per
+batch (tick.py). When 1,000 bots' 1m candles close at the same moment this is what keeps
+their delay under a second.
 A claimed run's `next_due_at` moves `LEASE` ahead: the tick sets the real next due time
 when it commits; if the message is lost (a worker killed before it acked, Redis
 restarted) the lease runs out and the same candle is enqueued again. The Tick row's
@@ -51,11 +55,31 @@ def tick_batch_size(*, script: bool) -> int:
     return max(1, int(getattr(settings, "BOTS_TICK_BATCH", 50)))
 
 
+def schedule_ahead() -> timedelta:
+    # Longer than beat's interval plus a claim of every due run, so a run is claimed and
+    # its message waits in the worker before its candle closes; far under the visibility
+    # timeout (CEL-2: no ETA beyond it).
+    return timedelta(seconds=float(getattr(settings, "BOTS_SCHEDULE_AHEAD_SECONDS", 3.0)))
+
+
+def schedule_granule() -> timedelta:
+    # Runs ready within one granule of each other share a message (and its ETA, the
+    # latest of them): replays started apart close at scattered moments.
+    return timedelta(seconds=float(getattr(settings, "BOTS_SCHEDULE_GRANULE_SECONDS", 0.2)))
+
+
+Message = tuple[list[int], str, datetime | None]
+
+
 def bots_schedule(
-    *, now: datetime | None = None, enqueue: Callable[[list[int], str], None] | None = None
+    *,
+    now: datetime | None = None,
+    enqueue: Callable[[list[int], str, datetime | None], None] | None = None,
 ) -> int:
-    """Enqueue a tick for every due run, in batches; returns how many runs were enqueued."""
+    """Enqueue a tick for every run due now or within `schedule_ahead()`, in batches, each
+    with an ETA at its candles' close; returns how many runs were enqueued."""
     now = now or timezone.now()
+    horizon = now + schedule_ahead()
     send = enqueue or _enqueue
     batch = int(getattr(settings, "BOTS_SCHEDULE_BATCH", 5000))
     finished: list[BotRun] = []
@@ -65,46 +89,55 @@ def bots_schedule(
             .select_related("bot")
             .defer("memory", "risk_state", "limits", "bot__params", "bot__risk_overrides")
             .annotate(script=Q(bot__strategy_version__strategy__kind=StrategyKind.SCRIPT))
-            .filter(status__in=ACTIVE, paused_at__isnull=True, next_due_at__lte=now)
+            .filter(status__in=ACTIVE, paused_at__isnull=True, next_due_at__lte=horizon)
             .filter(bot__kind=Bot.Kind.STRATEGY)
             .order_by("next_due_at")[:batch]
         )
-        groups: dict[tuple[object, ...], list[int]] = {}
+        groups: dict[tuple[object, ...], list[BotRun]] = {}
+        ready: dict[int, datetime] = {}
         memo: dict[tuple[object, ...], datetime | None] = {}
         for run in runs:
-            candle = _next(run, now, memo)
+            candle = _next(run, horizon, memo)
             if candle is feeds.REPLAY_OVER:
                 finished.append(run)
                 run.next_due_at = now + lease()
                 continue
-            due = None if candle is None else feeds.closes_at(run.bot, run, candle)
-            if candle is None or due is None or due > now:
+            due = None if candle is None else feeds.ready_at(run.bot, run, candle)
+            if candle is None or due is None or due > horizon:
                 run.next_due_at = due or now + LIVE_POLL
                 continue
-            run.next_due_at = now + lease()
-            groups.setdefault(_batch_key(run, candle), []).append(run.pk)
+            run.next_due_at = max(due, now) + lease()
+            ready[run.pk] = due
+            groups.setdefault(_batch_key(run, candle, due, now), []).append(run)
         rows_update(runs, ["next_due_at"])
-        messages = _batches(groups)
-        transaction.on_commit(lambda: [send(run_ids, iso) for run_ids, iso in messages])
+        messages = _batches(groups, ready, now)
+        transaction.on_commit(lambda: [send(*message) for message in messages])
     for run in finished:
         if run.status == BotRun.Status.RUNNING:
             bot_run_finish(run=run)
-    return sum(len(run_ids) for run_ids, _iso in messages)
+    return sum(len(message[0]) for message in messages)
 
 
-def _batch_key(run: BotRun, candle: datetime) -> tuple[object, ...]:
-    """Runs with equal keys tick together: same candle, same series, scripts apart."""
+def _batch_key(run: BotRun, candle: datetime, due: datetime, now: datetime) -> tuple[object, ...]:
+    """Runs with equal keys tick together: same candle, same series, ready within the same
+    granule (all ready now: one), scripts apart."""
     bot = run.bot
     script = bool(getattr(run, "script", False))  # annotated by bots_schedule
-    return (candle.isoformat(), bot.feed, bot.market_exchange, bot.timeframe, script)
+    moment = 0 if due <= now else -((now - due) // schedule_granule())
+    return (candle.isoformat(), bot.feed, bot.market_exchange, bot.timeframe, moment, script)
 
 
-def _batches(groups: dict[tuple[object, ...], list[int]]) -> list[tuple[list[int], str]]:
-    messages = []
-    for key, run_ids in groups.items():
+def _batches(
+    groups: dict[tuple[object, ...], list[BotRun]], ready: dict[int, datetime], now: datetime
+) -> list[Message]:
+    messages: list[Message] = []
+    for key, runs in groups.items():
         size = tick_batch_size(script=bool(key[-1]))
-        for start in range(0, len(run_ids), size):
-            messages.append((sorted(run_ids[start : start + size]), str(key[0])))
+        for start in range(0, len(runs), size):
+            part = runs[start : start + size]
+            eta = max(ready[run.pk] for run in part)
+            run_ids = sorted(run.pk for run in part)
+            messages.append((run_ids, str(key[0]), eta if eta > now else None))
     return messages
 
 
@@ -126,10 +159,13 @@ def _next(
     return memo[key]
 
 
-def _enqueue(run_ids: list[int], candle_iso: str) -> None:
+def _enqueue(run_ids: list[int], candle_iso: str, eta: datetime | None = None) -> None:
     from apps.bots.tasks import bot_ticks
 
-    bot_ticks.apply_async(args=[run_ids, candle_iso])
+    if eta is None:
+        bot_ticks.apply_async(args=[run_ids, candle_iso])
+    else:
+        bot_ticks.apply_async(args=[run_ids, candle_iso, eta.isoformat()], eta=eta)
 
 
 def bot_orders_reconcile(*, older_than: timedelta = timedelta(seconds=30)) -> int:

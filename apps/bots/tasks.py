@@ -1,10 +1,12 @@
 """Celery entry points for bots; all on the `ticks` queue (CELERY_TASK_ROUTES).
 
 - `bots_schedule_due` (beat, every BOTS_SCHEDULE_SECONDS): enqueue the due ticks;
-- `bot_ticks(run_ids, candle_iso)`: a batch of runs ticked on one candle, idempotent on
-  (run, candle) through the Tick rows, so duplicated or redelivered messages do nothing
-  (CEL-1, CEL-3); `bot_tick(run_id, candle_iso)` is a batch of one (messages enqueued
-  before batches existed);
+- `bot_ticks(run_ids, candle_iso, not_before_iso)`: a batch of runs ticked on one candle,
+  idempotent on (run, candle) through the Tick rows, so duplicated or redelivered messages
+  do nothing (CEL-1, CEL-3); the scheduler sends it before the candle closes with an ETA
+  at the close, and a message delivered before `not_before` goes back to wait for it;
+  `bot_tick(run_id, candle_iso)` is a batch of one (messages enqueued before batches
+  existed);
 - `bots_reconcile` (beat, and once when a worker starts): orders a crash left unresolved.
 
 A batch that runs over its soft time limit has rolled back: the candle of the run whose
@@ -19,6 +21,7 @@ from datetime import datetime
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
+from django.utils import timezone
 
 # Well under the visibility timeout (CEL-2); a tick normally takes milliseconds, a script
 # tick at most its sandbox's wall clock (tick_trade.SCRIPT_LIMITS).
@@ -27,9 +30,17 @@ TICK_TIME_LIMIT = 30
 
 
 @shared_task(acks_late=True, soft_time_limit=TICK_SOFT_TIME_LIMIT, time_limit=TICK_TIME_LIMIT)
-def bot_ticks(run_ids: list[int], candle_iso: str) -> dict[int, str]:
+def bot_ticks(
+    run_ids: list[int], candle_iso: str, not_before_iso: str | None = None
+) -> dict[int, str]:
     from apps.bots.tick import Batch, bot_tick_overrun, bot_ticks_run
 
+    if not_before_iso is not None:
+        not_before = datetime.fromisoformat(not_before_iso)
+        if timezone.now() < not_before:
+            # Delivered before its ETA (the candle is not closed yet): wait for it again.
+            bot_ticks.apply_async(args=[run_ids, candle_iso, not_before_iso], eta=not_before)
+            return dict.fromkeys(run_ids, "early")
     candle_time = datetime.fromisoformat(candle_iso)
     batch = Batch(run_ids, candle_time)
     try:

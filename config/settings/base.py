@@ -292,6 +292,10 @@ CELERY_BEAT_SCHEDULE = {
 BOTS_WARMUP_BARS = env.int("BOTS_WARMUP_BARS", default=300)
 BOTS_TICK_MAX_LAG_SECONDS = env.float("BOTS_TICK_MAX_LAG_SECONDS", default=300.0)
 BOTS_TICK_LEASE_SECONDS = env.float("BOTS_TICK_LEASE_SECONDS", default=120.0)
+# Ticks are claimed this long before their candle closes and wait in the worker with an
+# ETA at the close (apps/bots/schedule.py); more than the beat interval plus a claim, far
+# under the visibility timeout (CEL-2).
+BOTS_SCHEDULE_AHEAD_SECONDS = env.float("BOTS_SCHEDULE_AHEAD_SECONDS", default=3.0)
 BOTS_FEED_REQUESTS_PER_SECOND = env.int("BOTS_FEED_REQUESTS_PER_SECOND", default=5)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Heartbeats older than this are reported as down by /healthz.

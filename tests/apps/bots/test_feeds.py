@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
-from apps.bots import feeds
+from apps.bots import feeds, tasks
 from apps.bots.models import Bot, BotRun, Tick
 from apps.bots.schedule import bots_schedule
 from apps.bots.services.lifecycle import bot_run_start
@@ -122,12 +123,45 @@ def test_replay_candles_close_on_the_replay_clock(
     assert feeds.closes_at(run.bot, run, START + HOUR * 4) == run.replay_anchor + timedelta(
         seconds=2
     )  # 4 candles x 0.5 s
-    sent: list[tuple[int, str]] = []
+    sent: list[tuple[list[int], str, None]] = []
     with django_capture_on_commit_callbacks(execute=True):
         assert bots_schedule(enqueue=lambda *m: sent.append(m)) == 1
-    assert sent == [([run.pk], START.isoformat())]
+    assert sent == [([run.pk], START.isoformat(), None)]
     # The claim's lease keeps a second beat from sending it again.
     assert bots_schedule(enqueue=lambda *m: sent.append(m)) == 0
+
+
+def test_a_candle_closing_soon_is_sent_ahead_with_an_eta_at_its_close(
+    alice, btc_hours, settings, django_capture_on_commit_callbacks
+):
+    settings.BOTS_SCHEDULE_AHEAD_SECONDS = 3
+    soon = bot_run_start(bot=replay_bot(alice, template_version(alice)), acting_user=alice)
+    later = bot_run_start(
+        bot=replay_bot(alice, soon.bot.strategy_version, name="Later"), acting_user=alice
+    )
+    now = timezone.now()
+    BotRun.objects.filter(pk=soon.pk).update(replay_anchor=now + timedelta(seconds=2))
+    BotRun.objects.filter(pk=later.pk).update(replay_anchor=now + timedelta(seconds=10))
+    sent: list[tuple[list[int], str, datetime | None]] = []
+    with django_capture_on_commit_callbacks(execute=True):
+        assert bots_schedule(now=now, enqueue=lambda *m: sent.append(m)) == 1
+    assert sent == [([soon.pk], START.isoformat(), now + timedelta(seconds=2))]
+    assert BotRun.objects.get(pk=later.pk).next_due_at == now + timedelta(seconds=10)
+
+
+def test_a_tick_message_delivered_before_its_close_waits_for_it(alice, btc_hours, monkeypatch):
+    run = bot_run_start(bot=replay_bot(alice, template_version(alice)), acting_user=alice)
+    close = timezone.now() + timedelta(seconds=30)
+    again = []
+    monkeypatch.setattr(tasks.bot_ticks, "apply_async", lambda **kw: again.append(kw))
+
+    outcome = tasks.bot_ticks([run.pk], START.isoformat(), close.isoformat())
+
+    assert outcome == {run.pk: "early"}
+    assert again == [{"args": [[run.pk], START.isoformat(), close.isoformat()], "eta": close}]
+    assert not Tick.objects.filter(run=run).exists()
+    past = (timezone.now() - timedelta(seconds=1)).isoformat()
+    assert tasks.bot_ticks([run.pk], START.isoformat(), past) == {run.pk: "done"}
 
 
 def test_a_candle_too_late_is_dropped_and_counted(alice, btc_hours, settings):

@@ -167,9 +167,9 @@ def test_cel3_duplicate_messages_and_two_schedulers_are_harmless(
     expected = reference_orders(alice)
     run = bot_run_start(bot=window_bot(alice, "Duplicated"), acting_user=alice)
 
-    def twice(run_ids: list[int], candle_iso: str) -> None:
-        _enqueue(run_ids, candle_iso)
-        _enqueue(run_ids, candle_iso)
+    def twice(run_ids: list[int], candle_iso: str, eta=None) -> None:
+        _enqueue(run_ids, candle_iso, eta)
+        _enqueue(run_ids, candle_iso, eta)
 
     worker, _log = start_worker(tmp_path, 1)
     try:

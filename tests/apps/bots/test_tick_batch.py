@@ -140,12 +140,13 @@ def test_the_scheduler_batches_runs_due_on_the_same_candle(
     script = bot_run_start(
         bot=replay_bot(alice, script_version(alice, FLIP), name="Script"), acting_user=alice
     )
-    sent: list[tuple[list[int], str]] = []
+    sent: list[tuple[list[int], str, None]] = []
     with django_capture_on_commit_callbacks(execute=True):
         assert bots_schedule(enqueue=lambda *m: sent.append(m)) == 4
     iso = START.isoformat()
     ids = sorted(r.pk for r in runs)
-    assert sorted(sent) == sorted([(ids[:2], iso), (ids[2:], iso), ([script.pk], iso)])
+    expected = [(ids[:2], iso, None), (ids[2:], iso, None), ([script.pk], iso, None)]
+    assert sorted(sent) == sorted(expected)
 
 
 def test_balances_are_written_only_when_they_move(alice, btc_hours):
