@@ -155,9 +155,13 @@ def _error(exc: BaseException) -> str:
 
 def _batch_run(batch: Batch, now: Callable[[], datetime], *, exclude: set[int]) -> None:
     batch.failures, batch.current = {}, None
+    # The batch's runs share a few versions: each is loaded once (prefetch), not joined into
+    # every row; an account's keys are never needed here (paper books only).
     runs = list(
         BotRun.objects.select_for_update(of=("self",))
-        .select_related("bot__account", "bot__owner", "bot__strategy_version__strategy")
+        .select_related("bot__account")
+        .defer("bot__account__api_key", "bot__account__api_secret", "bot__account__passphrase")
+        .prefetch_related("bot__strategy_version__strategy")
         .filter(pk__in=[run_id for run_id in batch.run_ids if run_id not in exclude])
         .order_by("pk")
     )

@@ -19,12 +19,12 @@ from apps.bots.models import AccountRisk, BotLog, BotOrder, BotRun, EquitySnapsh
 from apps.bots.services.lifecycle import bot_run_stop_finish
 from apps.engine.candles import CandleArrays
 from apps.engine.clock import FixedClock
-from apps.engine.decide import Decision, step
+from apps.engine.decide import Decision, prepared_strategy, step
 from apps.engine.risk import AccountSnapshot, RiskState, risk_check, risk_observe
 from apps.engine.risk import KillSwitch as EngineKillSwitch
 from apps.engine.sandbox import SandboxLimits
 from apps.engine.script_step import run_script_step
-from apps.engine.strategies.base import OrderIntent
+from apps.engine.strategies.base import OrderIntent, Strategy
 from apps.engine.types import ZERO, Candle
 
 SCRIPT_LIMITS = SandboxLimits(cpu_seconds=5.0, wall_seconds=10.0, memory_mb=256.0)
@@ -75,12 +75,21 @@ class BatchContext:
     kills: dict[int, EngineKillSwitch] = field(default_factory=dict)
     account_risk: dict[int, AccountRisk] = field(default_factory=dict)
     account_risk_changed: set[int] = field(default_factory=set)
+    strategies: dict[tuple[int, int], Strategy] = field(default_factory=dict)
 
     def kill(self, run: BotRun) -> EngineKillSwitch:
         owner = run.bot.owner_id
         if owner not in self.kills:
             self.kills[owner] = engine_state.kill_switches(run)
         return self.kills[owner]
+
+    def strategy(self, spec: Any, window: CandleArrays) -> Strategy:
+        """One prepared strategy per spec and window: the batch's runs share both objects
+        (tick.py builds each once), so their indicators and signals are computed once."""
+        key = (id(spec), id(window))
+        if key not in self.strategies:
+            self.strategies[key] = prepared_strategy(spec, window)
+        return self.strategies[key]
 
 
 def candle_fills(work: TickWork, broker: Any) -> None:
@@ -175,7 +184,7 @@ def _risk_and_orders(
     memory = run.memory or {}
     for index, symbol in enumerate(bot.symbols):
         holding = broker.ledger.holding(symbol)
-        decision = _decide(work, symbol, view, holding.avg_price, memory.get(symbol))
+        decision = _decide(work, symbol, view, holding.avg_price, memory.get(symbol), context)
         work.memory[symbol] = dict(decision.memory)
         for line in decision.logs:
             work.log(line, source=BotLog.Source.STRATEGY)
@@ -220,7 +229,12 @@ def _account_risk(
 
 
 def _decide(
-    work: TickWork, symbol: str, view: AccountSnapshot, avg_price: Decimal, memory: Any
+    work: TickWork,
+    symbol: str,
+    view: AccountSnapshot,
+    avg_price: Decimal,
+    memory: Any,
+    context: BatchContext,
 ) -> Decision:
     spec = work.spec
     candles = work.windows[symbol]
@@ -228,7 +242,7 @@ def _decide(
         spec, view, symbol=symbol, avg_price=avg_price, memory=memory
     )
     if spec is not None:
-        return step(state, candles, FixedClock(work.close))
+        return step(state, candles, FixedClock(work.close), context.strategy(spec, candles))
     bot = work.run.bot
     version = bot.strategy_version
     assert version is not None
@@ -272,7 +286,7 @@ def _rejected(work: TickWork, message: str, limit: str) -> None:
         event_type="bots.risk_rejected",
         actor=None,
         actor_label="risk",
-        owner=run.bot.owner,
+        owner_id=run.bot.owner_id,
         target=run,
         data={"limit": limit, "message": message, "candle_time": work.candle_time.isoformat()},
     )

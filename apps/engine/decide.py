@@ -53,6 +53,7 @@ __all__ = [
     "StrategyState",
     "build_strategy",
     "decide",
+    "prepared_strategy",
     "step",
 ]
 
@@ -77,11 +78,24 @@ def build_strategy(spec: Any) -> Strategy:
     raise StrategySpecError(f"unknown strategy spec {type(spec).__name__}", "strategy")
 
 
-def step(state: StrategyState, candles: CandleArrays, clock: Clock) -> Decision:
-    """One closed candle: the strategy's decision on `candles` (the last one just closed)."""
+def prepared_strategy(spec: Any, candles: CandleArrays) -> Strategy:
+    """The strategy for `spec` with its series computed once on `candles`: every state
+    deciding on that same window may share it (`step(..., strategy=...)`)."""
+    strategy = build_strategy(spec)
+    strategy.prepare(candles)
+    return strategy
+
+
+def step(
+    state: StrategyState, candles: CandleArrays, clock: Clock, strategy: Strategy | None = None
+) -> Decision:
+    """One closed candle: the strategy's decision on `candles` (the last one just closed).
+
+    `strategy`: `prepared_strategy(state.strategy, candles)`, when many states decide on
+    the same window (a batch of bots on one series); built here otherwise."""
     if len(candles) == 0:
         raise ValueError("decide needs at least the candle that just closed")
-    strategy = build_strategy(state.strategy)
+    strategy = strategy or build_strategy(state.strategy)
     ctx = BarContext(candles, state, clock, IndicatorCache(candles).window(len(candles)))
     return strategy.on_bar(ctx)
 

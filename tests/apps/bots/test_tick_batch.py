@@ -188,3 +188,16 @@ def test_risk_rejections_of_a_batch_are_audited(alice, btc_hours, count):
             ).count()
             == 2
         )
+
+
+def test_a_batch_on_one_series_prepares_its_strategy_once(alice, btc_hours, monkeypatch):
+    runs = sma_runs(alice, 3)
+    prepared = []
+    real = tick_trade.prepared_strategy
+    monkeypatch.setattr(
+        tick_trade, "prepared_strategy", lambda spec, w: prepared.append(spec) or real(spec, w)
+    )
+    for k in range(3):
+        outcomes = bot_ticks_run(run_ids=[r.pk for r in runs], candle_time=START + HOUR * k)
+        assert outcomes == {r.pk: "done" for r in runs}
+    assert len(prepared) == 3  # one per candle, shared by the three runs
