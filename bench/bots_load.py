@@ -43,6 +43,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.db.models import Max, Min  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -195,7 +196,11 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=0.2, help="scheduler interval (beat)")
     parser.add_argument("--aligned", action="store_true", help="all candles close at once")
     parser.add_argument("--start-worker", action="store_true")
+    parser.add_argument("--batch", type=int, help="runs per tick message (BOTS_TICK_BATCH)")
     args = parser.parse_args()
+    if args.batch:
+        # This process plays beat, and beat cuts the batches (schedule.py).
+        settings.BOTS_TICK_BATCH = args.batch
     ensure_candles()
     user = fresh_user()
     purged = purge_ticks()
