@@ -7,7 +7,7 @@ from django.db.utils import DatabaseError
 
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_chain_verify
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audit_record_many
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +49,24 @@ def test_a_rolled_back_transaction_leaves_no_gap():
 def test_audit_record_refuses_to_run_outside_a_transaction():
     with pytest.raises(RuntimeError, match="inside the caller's transaction"):
         audit_record(event_type="test.event", actor=None)
+
+
+def test_many_events_are_appended_in_order_and_the_chain_still_verifies(alice, capsys):
+    _record_events(2)
+    with transaction.atomic():
+        many = audit_record_many(
+            events=[
+                {"event_type": "test.many", "actor": alice, "data": {"i": i}, "target": alice}
+                for i in range(3)
+            ]
+        )
+    _record_events(1)
+    stored = list(AuditEvent.objects.order_by("seq"))
+    assert [e.seq for e in stored] == [1, 2, 3, 4, 5, 6]
+    assert [(e.seq, e.data) for e in many] == [(3, {"i": 0}), (4, {"i": 1}), (5, {"i": 2})]
+    assert stored[2].target_id == str(alice.pk) and stored[2].actor_id == alice.pk
+    call_command("audit_verify")
+    assert "audit chain OK: 6 events verified" in capsys.readouterr().out
 
 
 def test_verify_passes_on_a_clean_chain(capsys):
