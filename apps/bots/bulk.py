@@ -1,4 +1,5 @@
-"""Write many rows' fields in one statement: `UPDATE ... FROM jsonb_to_recordset(%s)`.
+"""Write many rows in one statement: `UPDATE ... FROM jsonb_to_recordset(%s)` and
+`INSERT ... SELECT ... FROM jsonb_to_recordset(%s)`.
 
 A batch of ticks writes ~50-200 runs, Tick rows and paper books at once. Django's
 `bulk_update` builds one CASE WHEN expression per field and row, which costs more Python
@@ -43,6 +44,26 @@ def rows_update(objs: Sequence[Model], fields: Sequence[str]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, [json.dumps(rows)])
         return int(cursor.rowcount)
+
+
+def rows_insert(objs: Sequence[Model]) -> None:
+    """Insert `objs` (one model, new rows) in one INSERT, their ids left to the database
+    (the objects do not get them: for rows nobody reads back in the same transaction)."""
+    if not objs:
+        return
+    meta = type(objs[0])._meta
+    columns: list[Any] = [f for f in meta.concrete_fields if not f.primary_key]
+    rows = [{c.column: _plain(c, c.pre_save(obj, True)) for c in columns} for obj in objs]
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(c.column) for c in columns)
+    record = ", ".join(f"{quote(c.column)} {c.db_type(connection)}" for c in columns)
+    # Only names and types from the model's own metadata and placeholders are joined in.
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT {names}"  # noqa: S608
+        f" FROM jsonb_to_recordset(%s::jsonb) AS v({record})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(rows)])
 
 
 def _plain(field: Field[Any, Any], value: Any) -> Any:

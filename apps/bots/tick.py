@@ -41,8 +41,8 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record_many
 from apps.bots import engine_state, execution, feeds, push, run_pnl, tick_trade
-from apps.bots.bulk import rows_update
-from apps.bots.models import AccountRisk, BotLog, BotRun, EquitySnapshot, Tick
+from apps.bots.bulk import rows_insert, rows_update
+from apps.bots.models import AccountRisk, BotLog, BotRun, Tick
 from apps.bots.services.lifecycle import bot_run_fail, tick_row_claim
 from apps.bots.tick_trade import BatchContext, TickWork
 from apps.engine.candles import CandleArrays
@@ -355,8 +355,8 @@ def _finish(
     books: execution.PaperBooks,
     context: BatchContext,
 ) -> None:
-    BotLog.objects.bulk_create([log for work in done for log in work.logs])
-    EquitySnapshot.objects.bulk_create([w.snapshot for w in done if w.snapshot is not None])
+    rows_insert([log for work in done for log in work.logs])
+    rows_insert([w.snapshot for w in done if w.snapshot is not None])
     finished = now()
     ticks = []
     for work in done:
