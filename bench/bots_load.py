@@ -10,9 +10,11 @@ one candle interval (`--speed` seconds per candle), so their candles close at di
 moments; `--aligned` starts them all at once instead (every bot's candle closes at the
 same instant, the real case for 1m bots and the worst one: the last batch's delay is N x
 a tick's cost within a batch). The scheduler puts runs due on the same candle into
-messages of BOTS_TICK_BATCH runs (schedule.py); this script plays beat: it runs the
-scheduler every `--poll` seconds in-process. A run that does not finish within its
-timeout still prints the figures of the ticks done, after an INCOMPLETE line.
+messages of BOTS_TICK_BATCH runs (schedule.py, `--batch`), claimed up to
+BOTS_SCHEDULE_AHEAD_SECONDS before the close and waiting in the worker with an ETA at it;
+this script plays beat: it runs the scheduler every `--poll` seconds in-process. A run
+that does not finish within its timeout still prints the figures of the ticks done, after
+an INCOMPLETE line.
 
 Against a worker you started yourself (same DATABASE_URL / REDIS_URL):
     celery -A config worker -Q ticks -c 1
