@@ -242,7 +242,8 @@ def _decide(
         spec, view, symbol=symbol, avg_price=avg_price, memory=memory
     )
     if spec is not None:
-        return step(state, candles, FixedClock(work.close), context.strategy(spec, candles))
+        strategy = context.strategy(state.strategy, candles)  # this symbol's own spec
+        return step(state, candles, FixedClock(work.close), strategy)
     bot = work.run.bot
     version = bot.strategy_version
     assert version is not None
