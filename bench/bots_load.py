@@ -40,6 +40,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+# Measure as production runs: DEBUG keeps every SQL statement (and formats it) in memory.
+os.environ.setdefault("DJANGO_DEBUG", "0")
 
 import django  # noqa: E402
 
