@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand
 
 from apps.bots.demo import demo_bots_seed
 from apps.dashboard.services import demo_data_seed, demo_user_ensure
+from apps.signals.demo import demo_signal_bot_seed
 
 
 class Command(BaseCommand):
@@ -13,6 +14,7 @@ class Command(BaseCommand):
         user = demo_user_ensure(email=email, password=password)
         added = demo_data_seed(user=user)
         added += demo_bots_seed(user=user)
+        added += demo_signal_bot_seed(user=user)
         banner = "=" * 64
         lines = [
             banner,
