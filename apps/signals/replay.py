@@ -7,8 +7,9 @@ result as for any paper bot.
 
 Unlike the signal backtest, the replay applies the signal bot's risk profile and overrides
 (sizing, trade counts, drawdown stages), as its live alerts are: the replay shows what the
-bot would have done with these alerts. The replay starts `LEAD` before the first alert and
-goes on until the stored candles run out or the user stops it.
+bot would have done with these alerts. The replay starts `LEAD_BARS` candles before the
+first alert (the bot has its warmup window besides) and goes on until the stored candles
+run out or the user stops it.
 
 Everything is one transaction: the snapshot, the paper account (when a new one is asked
 for), the bot and its running run, each audited by its own service.
@@ -17,6 +18,7 @@ for), the bot and its running run, each audited by its own service.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,13 +28,16 @@ from apps.bots.models import Bot
 from apps.bots.services.create import bot_create
 from apps.bots.services.lifecycle import bot_run_start
 from apps.common.errors import ApplicationError
+from apps.engine.timeframes import TimeframeError, parse_timeframe
 from apps.exchanges.models import ExchangeAccount
 from apps.exchanges.services import exchange_account_create
-from apps.signals.backtest import NO_ALERTS, alerts_span, recorded_alerts
+from apps.signals.backtest import NO_ALERTS, recorded_alerts
 from apps.signals.selectors import signal_replays_of_bot
 from apps.strategies.services import strategy_recorded_snapshot
 
 DEFAULT_SECONDS_PER_CANDLE = Decimal("0.5")
+# Candles replayed before the first alert's: a short lead, so the first trade comes soon.
+LEAD_BARS = 24
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ def signal_replay_start(*, bot: Bot, acting_user: Any, data: SignalReplayInput) 
     if not alerts:
         raise ApplicationError(NO_ALERTS, field="alerts")
     version = strategy_recorded_snapshot(bot=bot, acting_user=acting_user, alerts=alerts)
-    start, _end = alerts_span(version)
+    start = _replay_start(version, data.timeframe)
     symbols = version.recorded_symbols
     number = signal_replays_of_bot(bot=bot).count() + 1
     name = f"Replay {number} of {bot.name}"[:100]
@@ -78,6 +83,22 @@ def signal_replay_start(*, bot: Bot, acting_user: Any, data: SignalReplayInput) 
     )
     bot_run_start(bot=replay, acting_user=acting_user)
     return replay
+
+
+def _replay_start(version: Any, timeframe: str) -> datetime:
+    """`LEAD_BARS` candles of `timeframe` before the first alert's candle (a timeframe
+    that cannot be read is left to `bot_create` to refuse)."""
+    first = min(
+        datetime.fromisoformat(alert["time"])
+        for alerts in version.params["alerts"].values()
+        for alert in alerts
+    )
+    try:
+        seconds = int(parse_timeframe(timeframe).seconds)
+    except TimeframeError:
+        seconds = 3600
+    moment = int(first.timestamp())
+    return datetime.fromtimestamp(moment - moment % seconds - LEAD_BARS * seconds, UTC)
 
 
 def _paper_account(bot: Bot, data: SignalReplayInput, *, label: str, quote: str) -> ExchangeAccount:

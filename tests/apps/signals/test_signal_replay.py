@@ -25,8 +25,8 @@ from apps.engine.simulator import ExecutionConfig
 from apps.engine.strategies.recorded import RecordedSignalsStrategy
 from apps.exchanges.models import ExchangeAccount
 from apps.market.selectors import candles_load
-from apps.signals.backtest import LEAD, recorded_alerts
-from apps.signals.replay import SignalReplayInput, signal_replay_start
+from apps.signals.backtest import recorded_alerts
+from apps.signals.replay import LEAD_BARS, SignalReplayInput, signal_replay_start
 from apps.strategies.models import StrategyVersion
 from apps.strategies.services import strategy_recorded_snapshot
 from tests.apps.bots.conftest import bot_fills, btc_hours, paper_account  # noqa: F401
@@ -143,7 +143,7 @@ def test_the_signal_page_starts_a_replay_with_the_bots_risk(alice, alice_client,
         Bot.Feed.REPLAY,
         ["BTC/USDT"],
     )
-    assert replay.replay_start == (first - LEAD).replace(minute=0, second=0)
+    assert replay.replay_start == first.replace(minute=0) - timedelta(hours=LEAD_BARS)
     assert (replay.risk_profile, replay.replay_seconds_per_candle) == ("balanced", Decimal(1))
     assert run.limits["position_pct"] == signal_bot.runs.latest("created_at").limits["position_pct"]
     account = replay.account
