@@ -69,7 +69,10 @@ class BotForm(forms.Form):
         initial=Decimal(2),
         min_value=Decimal("0.1"),
         decimal_places=3,
-        help_text="Replay: wall-clock seconds per candle.",
+        help_text=(
+            "Replay: wall-clock seconds per candle (a bot ticks at most once a scheduler "
+            "beat, every second by default)."
+        ),
     )
     risk_profile = forms.ChoiceField(
         choices=RiskProfileName.choices,

@@ -49,7 +49,10 @@ class SignalReplayForm(forms.Form):
         decimal_places=2,
         initial=DEFAULT_SECONDS_PER_CANDLE,
         label="Seconds per candle",
-        help_text="How fast the replay runs: 0.5 plays a week of hourly candles in 84 s.",
+        help_text=(
+            "How fast the replay runs: 1 plays a day of hourly candles in 24 s (a bot ticks "
+            "at most once a scheduler beat, every second by default)."
+        ),
     )
     account = forms.ModelChoiceField(
         queryset=ExchangeAccount.objects.none(),  # the user's paper accounts, in __init__

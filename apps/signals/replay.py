@@ -35,7 +35,7 @@ from apps.signals.backtest import NO_ALERTS, recorded_alerts
 from apps.signals.selectors import signal_replays_of_bot
 from apps.strategies.services import strategy_recorded_snapshot
 
-DEFAULT_SECONDS_PER_CANDLE = Decimal("0.5")
+DEFAULT_SECONDS_PER_CANDLE = Decimal(1)
 # Candles replayed before the first alert's: a short lead, so the first trade comes soon.
 LEAD_BARS = 24
 
