@@ -72,6 +72,8 @@ def test_the_logged_in_nav_has_setup_operate_and_adjust(alice_client):
         "accounts:tokens",
         "accounts:profile",
         "dashboard:home",
+        "bots:list",
+        "signals:list",
         "dashboard:activity",
     ):
         assert f'href="{reverse(name)}"' in content
@@ -83,6 +85,8 @@ def test_the_nav_marks_the_current_page(alice_client):
     content = alice_client.get(HOME).content.decode()
 
     assert f'<a href="{HOME}" aria-current="page">Dashboard</a>' in content
+    signals = alice_client.get(reverse("signals:list")).content.decode()
+    assert f'<a href="{reverse("signals:list")}" aria-current="page">Signals</a>' in signals
 
 
 def test_the_body_carries_a_csrf_token_that_the_server_accepts(alice):
