@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.audit.services import audit_record
 from apps.bots.execution import (
     fills_save,
     order_audit_record,
@@ -156,15 +157,20 @@ def exchange_brokers_forget() -> None:
 
 
 def exchange_orders_intend(
-    *, bot: Bot, run: BotRun | None, requests: Sequence[OrderRequest]
+    *,
+    bot: Bot,
+    run: BotRun | None,
+    requests: Sequence[OrderRequest],
+    audit: Callable[..., object] = audit_record,
 ) -> list[BotOrder]:
     """Write each request as a PENDING_SUBMIT row plus its audit event, in the caller's
     transaction, which must commit before anything is sent. An id written before is
-    skipped (a redelivered task)."""
+    skipped (a redelivered task). `audit` takes each event's `audit_record` arguments: a
+    caller that collects them writes them last, with its own, in one append."""
     rows = []
     for request in requests_unwritten(requests):
         row = order_row(bot, run, request, None)
-        order_audit_record(row, event_type="bot.order.intended", owner_id=bot.owner_id)
+        order_audit_record(row, event_type="bot.order.intended", owner_id=bot.owner_id, audit=audit)
         rows.append(row)
     return rows
 
@@ -207,11 +213,15 @@ def exchange_order_fills(*, broker: CcxtBroker, sent: SendResult) -> tuple[Fill,
 
 
 def exchange_order_record(
-    *, row: BotOrder, sent: SendResult, fills: Sequence[Fill] = ()
+    *,
+    row: BotOrder,
+    sent: SendResult,
+    fills: Sequence[Fill] = (),
+    audit: Callable[..., object] = audit_record,
 ) -> BotOrder:
     """The exchange's answer onto the row and its fills by trade id, audited; in the
     caller's transaction, with the audit event last (its chain lock lasts until the
-    commit)."""
+    commit). `audit` as in `exchange_orders_intend`."""
     if sent.refusal:
         row.status, row.message = BotOrder.Status.REJECTED, sent.refusal[:2000]
     elif sent.order is not None:
@@ -226,7 +236,9 @@ def exchange_order_record(
     )  # fmt: skip
     if fills:
         fills_save(account=row.account, orders={row.client_order_id: row}, fills=fills)
-    order_audit_record(row, event_type="bot.order.placed", owner_id=row.account.owner_id)
+    order_audit_record(
+        row, event_type="bot.order.placed", owner_id=row.account.owner_id, audit=audit
+    )
     return row
 
 

@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record_many
 from apps.bots.engine_state import (
     bot_account_view,
     bot_risk_limits,
@@ -79,6 +80,10 @@ from apps.signals.models import WebhookEvent
 
 logger = logging.getLogger(__name__)
 Execution = WebhookEvent.Execution
+# The columns an execution writes: an UPDATE of these only, not of the whole delivery.
+_EXECUTED = ("order", "risk_at", "sent_at", "latency_ms", "execution", "execution_reason")
+# Audit events collected as `audit_record` arguments, appended at once at the end.
+_Audits = list[dict[str, Any]]
 
 
 def signal_event_execute(*, event_id: int) -> str:
@@ -170,11 +175,13 @@ def _execute(event_id: int) -> str:
         assert bot is not None
         intent = None
         if event.order is None:
-            intent = _decide(event, bot)
+            audits: _Audits = []
+            intent = _decide(event, bot, audits)
             if intent is None:  # finished: paper (traded), refused or failed
                 return str(event.execution)
             event.order = intent.row
-            event.save()
+            event.save(update_fields=_EXECUTED)
+            audit_record_many(events=audits)
     if intent is not None:
         event.sent_at = timezone.now()
         sent = exchange_order_send(broker=intent.broker, request=intent.request)
@@ -191,14 +198,18 @@ def _execute(event_id: int) -> str:
         if locked is None or locked.order is None:
             return "skipped"
         locked.sent_at = event.sent_at or locked.sent_at
-        row = exchange_order_record(row=locked.order, sent=sent, fills=fills)
-        _done(locked, bot, row)
+        audits = []
+        row = exchange_order_record(
+            row=locked.order, sent=sent, fills=fills, audit=lambda **e: audits.append(e)
+        )
+        _done(locked, bot, row, audits)
         return str(locked.execution)
 
 
-def _decide(event: WebhookEvent, bot: Bot) -> _Intent | None:
+def _decide(event: WebhookEvent, bot: Bot, audits: _Audits) -> _Intent | None:
     """Risk, then the paper trade or the exchange intent; None when nothing is left to
-    send (the event is finished: traded on paper, refused or failed)."""
+    send (the event is finished: traded on paper, refused or failed). The intent's audit
+    event goes to `audits`, for the caller to append after its last write."""
     run = bot.runs.filter(status=BotRun.Status.RUNNING, paused_at__isnull=True).first()
     if run is None:
         _finish(event, bot, None, Execution.REFUSED, "the bot is not running")
@@ -229,7 +240,9 @@ def _decide(event: WebhookEvent, bot: Bot) -> _Intent | None:
     requests = _risk(event, bot, run, limits, balances, price, now)
     if not requests:
         return None
-    rows = exchange_orders_intend(bot=bot, run=run, requests=requests[:1])
+    rows = exchange_orders_intend(
+        bot=bot, run=run, requests=requests[:1], audit=lambda **e: audits.append(e)
+    )
     if not rows:  # the id is taken: never send it twice (the event and its row commit together)
         _finish(event, bot, run, Execution.FAILED, f"order {requests[0].client_order_id} exists")
         return None
@@ -311,18 +324,21 @@ def _paper_trade(
     _done(event, bot, event.order)
 
 
-def _done(event: WebhookEvent, bot: Bot, order: BotOrder | None) -> None:
+def _done(
+    event: WebhookEvent, bot: Bot, order: BotOrder | None, audits: Sequence[Mapping] = ()
+) -> None:
     event.latency_ms = event.stage_ms("received_at", "sent_at")
     if order is not None and order.status == BotOrder.Status.REJECTED:
-        _finish(event, bot, None, Execution.FAILED, order.message[:300] or "rejected")
+        reason = order.message[:300] or "rejected"
+        _finish(event, bot, None, Execution.FAILED, reason, audits=audits)
     elif order is not None and order.status in (
         BotOrder.Status.PENDING_SUBMIT,
         BotOrder.Status.UNKNOWN,
     ):
         reason = "the exchange has not confirmed the order yet; the reconcile looks it up"
-        _finish(event, bot, None, Execution.SENT, reason)
+        _finish(event, bot, None, Execution.SENT, reason, audits=audits)
     else:
-        _finish(event, bot, None, Execution.SENT, "")
+        _finish(event, bot, None, Execution.SENT, "", audits=audits)
 
 
 def _marks(
@@ -361,11 +377,13 @@ def _finish(
     execution: str,
     reason: str,
     source: str = BotLog.Source.SYSTEM,
+    audits: Sequence[Mapping] = (),
 ) -> None:
-    """The alert's outcome, saved, logged when it did not trade, and audited; the audit
-    goes last in the transaction (its chain lock is held until the commit)."""
+    """The alert's outcome, saved, logged when it did not trade, and audited after
+    `audits` (the transaction's other events) in one append; the audit goes last in the
+    transaction (its chain lock is held until the commit)."""
     event.execution, event.execution_reason = execution, reason[:300]
-    event.save()
+    event.save(update_fields=_EXECUTED)
     if execution != Execution.SENT:
         BotLog.objects.create(
             bot=bot,
@@ -374,11 +392,12 @@ def _finish(
             source=source,
             message=f"alert {event.pk} ({event.action} {event.symbol}) {execution}: {reason}",
         )
-    audit_record(
-        event_type=f"signals.alert.{execution}",
-        actor=None,
-        actor_label="signals",
-        owner=bot.owner,
-        target=event,
-        data={"reason": event.execution_reason, "order": event.order_id},
-    )
+    alert = {
+        "event_type": f"signals.alert.{execution}",
+        "actor": None,
+        "actor_label": "signals",
+        "owner": bot.owner,
+        "target": event,
+        "data": {"reason": event.execution_reason, "order": event.order_id},
+    }
+    audit_record_many(events=[*audits, alert])
