@@ -16,13 +16,16 @@ def conf():
     return app.conf
 
 
-def procfile_worker_queues() -> set[str]:
+def procfile_worker_queues(only: str | None = None) -> set[str]:
+    """The queues the Procfile's Celery workers consume (`only`: that process's)."""
+    queues: set[str] = set()
     for line in (ROOT / "Procfile").read_text().splitlines():
         name, _, command = line.partition(":")
-        if name.strip() == "worker":
-            argv = shlex.split(command)
-            return set(argv[argv.index("-Q") + 1].split(","))
-    raise AssertionError("Procfile has no worker")
+        argv = shlex.split(command)
+        if argv[:4] == ["celery", "-A", "config", "worker"] and only in (None, name.strip()):
+            queues |= set(argv[argv.index("-Q") + 1].split(","))
+    assert queues, "Procfile has no worker"
+    return queues
 
 
 def test_a_lost_worker_never_loses_a_task(conf):
@@ -66,6 +69,13 @@ def test_every_registered_task_lands_on_a_consumed_queue(conf):
     for name in ours:
         queue = app.amqp.router.route({}, name, args=(), kwargs={})["queue"]
         assert queue.name in consumed, f"{name} goes to {queue.name}, which no worker consumes"
+
+
+def test_alerts_have_a_worker_of_their_own():
+    # A worker's main process reserves messages for busy children: an alert on a worker
+    # that also runs ticks or backtests can wait behind one of them.
+    assert procfile_worker_queues(only="orders") == {"orders"}
+    assert "orders" not in procfile_worker_queues(only="worker")
 
 
 def test_a_worker_keeps_its_database_connection_from_task_to_task(conf):

@@ -21,8 +21,8 @@ def procfile() -> dict[str, str]:
     return dict((part.strip() for part in line.split(":", 1)) for line in lines if line.strip())
 
 
-def test_the_five_services_exist(services):
-    assert set(services) == {"postgres", "redis", "web", "worker", "beat"}
+def test_the_six_services_exist(services):
+    assert set(services) == {"postgres", "redis", "web", "worker", "orders", "beat"}
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -44,8 +44,8 @@ def test_app_services_must_be_given_their_secrets(services, name):
         assert environment[secret].startswith(f"${{{secret}:?"), secret
 
 
-@pytest.mark.parametrize("name", ["worker", "beat"])
-def test_worker_and_beat_run_the_procfile_commands(services, name):
+@pytest.mark.parametrize("name", ["worker", "orders", "beat"])
+def test_workers_and_beat_run_the_procfile_commands(services, name):
     assert shlex.split(services[name]["command"]) == shlex.split(procfile()[name])
 
 
@@ -62,7 +62,7 @@ def test_every_service_has_a_healthcheck_and_waits_for_what_it_needs(services):
         "postgres": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
     }
-    for name in ("worker", "beat"):
+    for name in ("worker", "orders", "beat"):
         assert services[name]["depends_on"] == {"web": {"condition": "service_healthy"}}
 
 
