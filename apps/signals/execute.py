@@ -159,7 +159,7 @@ def _locked(event_id: int, related: tuple[str, ...] = _WITH_BOT) -> WebhookEvent
     takes it (the second transaction has the bot already)."""
     locked = WebhookEvent.objects.select_for_update(of=("self",)).select_related(*related)
     # By primary key: no ORDER BY or LIMIT for `first()` to compile.
-    event = next(iter(locked.filter(pk=event_id)), None)
+    event = next(iter(locked.filter(pk=event_id).order_by()), None)
     if event is None or event.execution != Execution.PENDING or event.bot_id is None:
         return None
     return event
@@ -218,7 +218,10 @@ def _decide(event: WebhookEvent, bot: Bot, audits: _Audits) -> _Intent | None:
     """Risk, then the paper trade or the exchange intent; None when nothing is left to
     send (the event is finished: traded on paper, refused or failed). The intent's audit
     event goes to `audits`, for the caller to append after its last write."""
-    run = bot.runs.filter(status=BotRun.Status.RUNNING, paused_at__isnull=True).first()
+    # One active run at most per bot (bot_run_one_active_per_bot): no ORDER BY or LIMIT
+    # for the ORM to compile.
+    running = bot.runs.filter(status=BotRun.Status.RUNNING, paused_at__isnull=True).order_by()
+    run = next(iter(running), None)
     if run is None:
         _finish(event, bot, None, Execution.REFUSED, "the bot is not running")
         return None
