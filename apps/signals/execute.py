@@ -219,8 +219,13 @@ def _decide(event: WebhookEvent, bot: Bot, audits: _Audits) -> _Intent | None:
     send (the event is finished: traded on paper, refused or failed). The intent's audit
     event goes to `audits`, for the caller to append after its last write."""
     # One active run at most per bot (bot_run_one_active_per_bot): no ORDER BY or LIMIT
-    # for the ORM to compile.
-    running = bot.runs.filter(status=BotRun.Status.RUNNING, paused_at__isnull=True).order_by()
+    # for the ORM to compile. Locked: two alerts of one bot executed at once would both
+    # read its risk state (trades today, stage) and the second would write over the first.
+    running = (
+        bot.runs.select_for_update()
+        .filter(status=BotRun.Status.RUNNING, paused_at__isnull=True)
+        .order_by()
+    )
     run = next(iter(running), None)
     if run is None:
         _finish(event, bot, None, Execution.REFUSED, "the bot is not running")
