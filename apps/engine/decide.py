@@ -92,10 +92,10 @@ def step(
     """One closed candle: the strategy's decision on `candles` (the last one just closed).
 
     `strategy`: `prepared_strategy(state.strategy, candles)`, when many states decide on
-    the same window (a batch of bots on one series); built here otherwise."""
+    the same window (a batch of bots on one series); prepared here otherwise."""
     if len(candles) == 0:
         raise ValueError("decide needs at least the candle that just closed")
-    strategy = strategy or build_strategy(state.strategy)
+    strategy = strategy or prepared_strategy(state.strategy, candles)
     ctx = BarContext(candles, state, clock, IndicatorCache(candles).window(len(candles)))
     return strategy.on_bar(ctx)
 

@@ -67,7 +67,7 @@ def recorded_signals_from_params(params: Mapping[str, Any]) -> list[RecordedSign
 class RecordedSignalsStrategy:
     def __init__(self, signals: Sequence[RecordedSignal]) -> None:
         self.signals = sorted(signals, key=lambda s: s.time)
-        self.by_bar: dict[int, list[RecordedSignal]] | None = None
+        self.by_bar: dict[int, list[RecordedSignal]] = {}
 
     def prepare(self, candles: CandleArrays) -> None:
         """Assign each alert to the bar open at its arrival (alerts before the first bar
@@ -85,11 +85,6 @@ class RecordedSignalsStrategy:
             self.by_bar.setdefault(bar, []).append(signal)
 
     def on_bar(self, ctx: BarContext) -> Decision:
-        if self.by_bar is None:
-            # A bot's tick (decide.step) builds the strategy afresh on its warmup window:
-            # the window is what the alerts are placed on, and its last bar just closed.
-            self.prepare(ctx.candles)
-        assert self.by_bar is not None
         bar = len(ctx.candles) - 1
         intents = tuple(
             intent
