@@ -74,14 +74,19 @@ def recorded_alerts(*, bot: Bot) -> dict[str, list[Alert]]:
     return alerts
 
 
-def alerts_span(version: StrategyVersion) -> tuple[datetime, datetime]:
-    """The backtest range: from LEAD before the first alert (at a whole hour) to TAIL
-    after the last one, and not past now."""
-    times = [
+def alert_times(version: StrategyVersion) -> list[datetime]:
+    """When each alert a recorded-alerts version holds arrived, over all its symbols."""
+    return [
         datetime.fromisoformat(alert["time"])
         for alerts in version.params["alerts"].values()
         for alert in alerts
     ]
+
+
+def alerts_span(version: StrategyVersion) -> tuple[datetime, datetime]:
+    """The backtest range: from LEAD before the first alert (at a whole hour) to TAIL
+    after the last one, and not past now."""
+    times = alert_times(version)
     start = (min(times) - LEAD).replace(minute=0, second=0, microsecond=0)
     end = min(max(times) + TAIL, timezone.now()).replace(second=0, microsecond=0)
     return start, max(end, start + timedelta(hours=1))

@@ -31,7 +31,7 @@ from apps.common.errors import ApplicationError
 from apps.engine.timeframes import TimeframeError, parse_timeframe
 from apps.exchanges.models import ExchangeAccount
 from apps.exchanges.services import exchange_account_create
-from apps.signals.backtest import NO_ALERTS, recorded_alerts
+from apps.signals.backtest import NO_ALERTS, alert_times, recorded_alerts
 from apps.signals.selectors import signal_replays_of_bot
 from apps.strategies.services import strategy_recorded_snapshot
 
@@ -88,11 +88,7 @@ def signal_replay_start(*, bot: Bot, acting_user: Any, data: SignalReplayInput) 
 def _replay_start(version: Any, timeframe: str) -> datetime:
     """`LEAD_BARS` candles of `timeframe` before the first alert's candle (a timeframe
     that cannot be read is left to `bot_create` to refuse)."""
-    first = min(
-        datetime.fromisoformat(alert["time"])
-        for alerts in version.params["alerts"].values()
-        for alert in alerts
-    )
+    first = min(alert_times(version))
     try:
         seconds = int(parse_timeframe(timeframe).seconds)
     except TimeframeError:
